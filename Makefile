@@ -1,0 +1,37 @@
+# Therapist AI: the two commands a newcomer needs.
+#   make run   install, migrate, collect static, create roles (+ demo accounts when DEBUG=1),
+#              then run web + worker together (Ctrl-C stops both)
+#   make test  install what the tests need (Chromium included) and run the whole suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export DEBUG ?= 1
+
+.PHONY: run test install install-dev setup lint
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+install: $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements/training.txt
+
+install-dev: $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements/dev.txt
+	@command -v chromium >/dev/null 2>&1 || scripts/install_chromium.sh
+
+setup: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py setup_roles
+
+run: setup
+	scripts/run.sh
+
+test: install-dev
+	scripts/test.sh
+
+lint: install-dev
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,104 @@
+"""Patients, their conversations and every message in them.
+
+Nothing here is ever overwritten by curation: redactions live in ``clinicians``
+beside the original text, safety flags in ``conversations.safety``.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class PatientProfile(models.Model):
+    """What a patient agreed to at sign-up, and the identifiers redaction looks for."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patient_profile"
+    )
+    phone = models.CharField(max_length=40, blank=True)
+    terms_accepted_at = models.DateTimeField()
+    training_consent = models.BooleanField(
+        default=False, help_text="May this patient's conversations be used to improve the model?"
+    )
+    training_consent_changed_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Patient profile of {self.user}"
+
+
+class ConversationQuerySet(models.QuerySet):
+    def owned_by(self, user):
+        return self.filter(patient=user)
+
+
+class Conversation(models.Model):
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["patient", "-updated_at"])]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.pk}"
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        PATIENT = "patient", "Patient"
+        ASSISTANT = "assistant", "Assistant"
+        SYSTEM = "system", "System"
+
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed"
+
+    class SafetyLevel(models.TextChoices):
+        NONE = "none", "None"
+        CONCERN = "concern", "Concern"
+        CRISIS = "crisis", "Crisis"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    # The patient message an assistant reply answers (retries answer the same one).
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    # Assistant replies: who produced them and at what cost.
+    provider = models.CharField(max_length=40, blank=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Patient messages: the input screen's verdict; assistant replies: the output screen's.
+    safety_level = models.CharField(
+        max_length=16, choices=SafetyLevel.choices, default=SafetyLevel.NONE
+    )
+    safety_categories = models.JSONField(default=list, blank=True)
+    # A retried API post with the same Idempotency-Key returns the first result.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="message_unique_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} message {self.pk} in conversation {self.conversation_id}"

@@ -1,0 +1,1 @@
+"""Clinical safety: flags raised by the input screen, crisis templates, phrase lists."""

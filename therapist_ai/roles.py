@@ -1,0 +1,61 @@
+"""The three roles and what each may do.
+
+Groups are created by a data migration (``conversations/migrations``); the permissions
+below are attached after every ``migrate`` (``post_migrate``), because they belong to
+models of several apps. Each app adds its own codenames here.
+"""
+
+from django.contrib.auth.models import AnonymousUser
+
+PATIENTS = "Patients"
+CLINICIANS = "Clinicians"
+STAFF = "Staff"
+ROLE_GROUPS = (PATIENTS, CLINICIANS, STAFF)
+
+# group -> "app_label.codename" permissions. Missing permissions are reported, not ignored.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    PATIENTS: [],
+    CLINICIANS: [
+        "conversations.view_conversation",
+        "conversations.view_message",
+    ],
+    STAFF: [
+        "conversations.view_conversation",
+        "conversations.view_message",
+    ],
+}
+
+
+def in_group(user, name: str) -> bool:
+    if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated:
+        return False
+    return user.groups.filter(name=name).exists()
+
+
+def is_patient(user) -> bool:
+    return in_group(user, PATIENTS)
+
+
+def is_clinician(user) -> bool:
+    return in_group(user, CLINICIANS) or bool(getattr(user, "is_superuser", False))
+
+
+def is_staff_member(user) -> bool:
+    return in_group(user, STAFF) or bool(getattr(user, "is_superuser", False))
+
+
+def sync_role_permissions(**kwargs) -> None:
+    """Attach ``ROLE_PERMISSIONS`` to the groups (idempotent; runs after migrate)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for group_name, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".", 1)
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is not None:
+                wanted.append(perm)
+        group.permissions.set(wanted)
