@@ -1,4 +1,8 @@
-"""Environment for the test suite, set before Django settings load."""
+"""Environment for the test suite, set before Django settings load.
+
+The same defaults are set earlier by the ``therapist_ai.testing_env`` plugin (pyproject
+``addopts``), because pytest-django reads settings before this file runs.
+"""
 
 import os
 import tempfile
@@ -11,3 +15,85 @@ os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBa
 # Never the real Groq API: tests start the fake upstream and point GROQ_BASE_URL at it.
 os.environ["GROQ_API_KEY"] = os.environ.get("TEST_GROQ_API_KEY", "test-key")
 os.environ.setdefault("GROQ_BASE_URL", "http://127.0.0.1:9/")
+
+
+# --- Shared fixtures (owner: chat & accounts) ---------------------------------------------
+# Users come from the real services; log them in with ``client.force_login(user)``
+# (django-axes makes ``client.login`` require a request). Every fixture user's password
+# is ``TEST_PASSWORD``.
+import pytest  # noqa: E402
+
+TEST_PASSWORD = "Calm-harbour-2718"
+
+
+@pytest.fixture(scope="session")
+def fake_groq_server():
+    """One fake Groq upstream per test process (a real HTTP server on a free loopback port)."""
+    from conversations.fake_groq import FakeGroq
+
+    with FakeGroq() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_groq(fake_groq_server, settings):
+    """The fake upstream, reset to defaults, with ``settings.GROQ_BASE_URL`` pointing at it.
+
+    ``fake_groq.configure(fault="429" | "500" | "hang" | "drop" | "401", first_token_delay=...,
+    tokens_per_second=..., reply="fixed text")``; ``fake_groq.chat_requests`` lists what it got.
+    """
+    from conversations.providers.groq import reset_clients
+
+    fake_groq_server.reset()
+    settings.GROQ_BASE_URL = fake_groq_server.base_url
+    settings.GROQ_API_KEY = "test-key"
+    reset_clients()
+    yield fake_groq_server
+    fake_groq_server.reset()
+    reset_clients()
+
+
+def _patient(username: str, *, training_consent: bool):
+    from conversations.services import patient_register
+
+    return patient_register(username=username, password=TEST_PASSWORD, email=f"{username}@example.com",
+                            accept_terms=True, training_consent=training_consent)
+
+
+def _staff_member(username: str, group_name: str):
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username=username, email=f"{username}@example.com",
+                                    password=TEST_PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get_or_create(name=group_name)[0])
+    return user
+
+
+@pytest.fixture
+def patient(db):
+    """A patient (group Patients, profile with training consent given)."""
+    return _patient("patient_ann", training_consent=True)
+
+
+@pytest.fixture
+def other_patient(db):
+    """A second patient (no training consent)."""
+    return _patient("patient_bob", training_consent=False)
+
+
+@pytest.fixture
+def patient_client(client, patient):
+    client.force_login(patient)
+    return client
+
+
+@pytest.fixture
+def clinician(db):
+    """A clinician (group Clinicians, is_staff)."""
+    return _staff_member("clinician_cora", "Clinicians")
+
+
+@pytest.fixture
+def staff_user(db):
+    """A staff member (group Staff, is_staff)."""
+    return _staff_member("staff_sam", "Staff")

@@ -1,0 +1,110 @@
+"""Language-model providers behind one small interface.
+
+A provider turns a list of chat messages (``{"role": "system"|"user"|"assistant",
+"content": str}``) into a reply. ``stream`` yields text deltas (``str``) and, last, a
+``Usage``. Every failure a patient could meet is raised as ``ProviderError``, which says
+whether trying again can help. Only ``conversations/providers/groq.py`` imports ``groq``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: Usage
+    model: str
+    latency_ms: int
+
+
+class ProviderError(Exception):
+    """A reply could not be produced. ``reason`` is safe to show to the patient."""
+
+    def __init__(self, reason: str, retryable: bool, *, code: str = "error"):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.code = code
+
+
+@runtime_checkable
+class ChatProvider(Protocol):
+    name: str
+    model: str
+
+    def stream(self, messages: list[dict]) -> AsyncIterator[str | Usage]:
+        """Text deltas as they are generated, then one ``Usage``. Raises ``ProviderError``."""
+        ...
+
+
+async def provider_complete(provider: ChatProvider, messages: list[dict]) -> Completion:
+    """The whole reply. Uses the provider's own ``complete`` when it has one (one JSON call)."""
+    started = time.monotonic()
+    complete = getattr(provider, "complete", None)
+    if complete is not None:
+        return await complete(messages)
+    parts: list[str] = []
+    usage = Usage()
+    async for item in provider.stream(messages):
+        if isinstance(item, Usage):
+            usage = item
+        else:
+            parts.append(item)
+    return Completion("".join(parts), usage, provider.model, int((time.monotonic() - started) * 1000))
+
+
+def active_provider() -> ChatProvider:
+    """Who answers patients now: a promoted local model version if training serves one, else Groq.
+
+    The training app may provide ``training.serving.serving_provider()`` returning a provider
+    or ``None`` (learning mode). Called from sync code (it may read the database).
+    """
+    if importlib.util.find_spec("training.serving") is not None:
+        serving_provider = getattr(importlib.import_module("training.serving"), "serving_provider", None)
+        if serving_provider is not None:
+            provider = serving_provider()
+            if provider is not None:
+                return provider
+    from conversations.providers.groq import groq_provider
+
+    return groq_provider()
+
+
+# --- Running provider coroutines from sync code ------------------------------------------
+# Sync callers (the no-JS page, the REST API) share one long-lived event loop in a daemon
+# thread, so the async client and its connection pool are made once per process, not per
+# request (a loop per call would also leave clients bound to closed loops).
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop.is_closed() or _loop_pid != os.getpid():
+            _loop = asyncio.new_event_loop()
+            _loop_pid = os.getpid()
+            threading.Thread(target=_loop.run_forever, name="provider-loop", daemon=True).start()
+        return _loop
+
+
+def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` on the process-wide provider loop and wait for its result."""
+    return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()

@@ -1,0 +1,479 @@
+"""Writes for accounts and chat: sign-up, consent, conversations, messages and replies.
+
+The order of a chat turn is what the guarantees in DESIGN.md rest on:
+
+1. the patient's message is committed (before anything can fail upstream);
+2. the input screen runs: ``crisis`` stores the fixed crisis reply, flags the conversation
+   and never asks the model; ``concern`` adds guidance to the system prompt and resources
+   to the reply;
+3. the model answers; every piece of its text passes the output screen before the patient
+   or the database sees it (an unsafe reply is replaced by the safe template);
+4. the reply is stored ``ok``, or ``failed`` with the reason (and any text the patient
+   already saw) when the provider fails. ``reply_retry`` answers the same patient message
+   again, updating that failed reply in place: nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from conversations.models import Conversation, Message, PatientProfile
+from conversations.providers import (
+    ChatProvider,
+    ProviderError,
+    Usage,
+    active_provider,
+    provider_complete,
+    run_coroutine,
+)
+from conversations.safety import services as safety
+from conversations.safety.screening import InputScreen, OutputScreen, screen_input, screen_output
+from therapist_ai.roles import PATIENTS, is_patient
+
+log = logging.getLogger(__name__)
+User = get_user_model()
+
+SCREEN_UNAVAILABLE = "The safety check could not run, so the AI was not asked. Please try again."
+
+
+# --- Accounts -------------------------------------------------------------------------------
+
+def _audit(**kwargs) -> None:
+    """``clinicians.services.audit_record`` when the curation app provides it."""
+    try:
+        from clinicians import services as clinician_services
+    except ImportError:
+        return
+    audit_record = getattr(clinician_services, "audit_record", None)
+    if audit_record is not None:
+        audit_record(**kwargs)
+
+
+@transaction.atomic
+def patient_register(
+    *, username: str, password: str, email: str, accept_terms: bool, training_consent: bool, phone: str = ""
+) -> User:
+    """Create a patient account. Terms are required; training consent is a separate choice."""
+    username = username.strip()
+    errors: dict[str, list[str]] = {}
+    if not accept_terms:
+        errors["accept_terms"] = ["You need to agree to the terms to use the service."]
+    if not username:
+        errors["username"] = ["Choose a username."]
+    elif User.objects.filter(username__iexact=username).exists():
+        errors["username"] = ["That username is taken."]
+    try:
+        validate_password(password, user=User(username=username, email=email))
+    except ValidationError as exc:
+        errors["password"] = list(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+    user = User.objects.create_user(username=username, email=email.strip(), password=password)
+    user.groups.add(Group.objects.get_or_create(name=PATIENTS)[0])
+    now = timezone.now()
+    PatientProfile.objects.create(
+        user=user, phone=phone.strip(), terms_accepted_at=now,
+        training_consent=bool(training_consent), training_consent_changed_at=now,
+    )
+    _audit(actor=user, action="patient.training_consent", target_type="user", target_id=user.pk,
+           before="", after="granted" if training_consent else "declined", detail={"at": "sign-up"})
+    return user
+
+
+@transaction.atomic
+def patient_consent_set(*, user, training_consent: bool, actor=None) -> PatientProfile:
+    """Change whether the patient's conversations may train the model (timestamped, audited)."""
+    profile = PatientProfile.objects.select_for_update().get(user=user)
+    if profile.training_consent == bool(training_consent):
+        return profile
+    before = "granted" if profile.training_consent else "declined"
+    profile.training_consent = bool(training_consent)
+    profile.training_consent_changed_at = timezone.now()
+    profile.save(update_fields=["training_consent", "training_consent_changed_at"])
+    _audit(actor=actor or user, action="patient.training_consent", target_type="user", target_id=user.pk,
+           before=before, after="granted" if training_consent else "declined")
+    return profile
+
+
+# --- Conversations --------------------------------------------------------------------------
+
+@transaction.atomic
+def conversation_create(*, patient, title: str = "") -> Conversation:
+    if not is_patient(patient):
+        raise PermissionDenied("Only patients have conversations.")
+    return Conversation.objects.create(patient=patient, title=title.strip()[:200])
+
+
+@dataclass
+class ChatTurn:
+    patient_message: Message
+    reply: Message | None
+    safety: dict
+    created: bool = True
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One event of a streamed turn: ``patient``, ``delta``, ``replace``, ``done`` or ``error``."""
+
+    type: str
+    data: dict = field(default_factory=dict)
+
+
+def _content_clean(content: str) -> str:
+    content = (content or "").strip()
+    if not content:
+        raise ValidationError({"content": ["Write a message first."]})
+    if len(content) > settings.MESSAGE_MAX_CHARS:
+        raise ValidationError(
+            {"content": [f"Messages can be at most {settings.MESSAGE_MAX_CHARS} characters "
+                         f"(this one has {len(content)})."]}
+        )
+    return content
+
+
+def _safety_summary(level: str, categories) -> dict:
+    resources = safety.resources_for_display() if level != Message.SafetyLevel.NONE else []
+    return {"level": level, "categories": list(categories), "resources": resources}
+
+
+def _turn_of(patient_message: Message, *, created: bool) -> ChatTurn:
+    reply = patient_message.replies.order_by("-id").first()
+    return ChatTurn(patient_message, reply,
+                    _safety_summary(patient_message.safety_level, patient_message.safety_categories), created)
+
+
+def _patient_message_store(conversation: Conversation, content: str, idempotency_key: str | None):
+    """Commit the patient's message. Returns (message, created); a known key returns the first one."""
+    if idempotency_key:
+        existing = conversation.messages.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation, role=Message.Role.PATIENT, content=content,
+                idempotency_key=idempotency_key or None,
+            )
+            fields = {"updated_at": timezone.now()}
+            if not conversation.title:
+                fields["title"] = _title_from(content)
+                conversation.title = fields["title"]
+            Conversation.objects.filter(pk=conversation.pk).update(**fields)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        return conversation.messages.get(idempotency_key=idempotency_key), False
+    return message, True
+
+
+def _title_from(content: str) -> str:
+    first_line = content.splitlines()[0] if content else ""
+    return first_line[:60] + ("…" if len(first_line) > 60 else "")
+
+
+def _input_screen(message: Message) -> InputScreen | None:
+    """Screen the committed message and store the verdict on it. None: the screen failed."""
+    try:
+        screen = screen_input(message.content)
+    except Exception:
+        log.exception("Input screen failed for message %s; the model is not asked", message.pk)
+        return None
+    message.safety_level = screen.level
+    message.safety_categories = list(screen.categories)
+    Message.objects.filter(pk=message.pk).update(
+        safety_level=screen.level, safety_categories=list(screen.categories)
+    )
+    return screen
+
+
+@transaction.atomic
+def _reply_store(*, patient_message: Message, content: str, status: str = Message.Status.OK,
+                 failure_reason: str = "", provider: str = "", model_name: str = "",
+                 latency_ms: int | None = None, usage: Usage | None = None,
+                 output: OutputScreen | None = None, update: Message | None = None) -> Message:
+    """Store (or, for a retry, update in place) the assistant reply to ``patient_message``."""
+    values = dict(
+        content=content, status=status, failure_reason=failure_reason[:500], provider=provider,
+        model_name=model_name, latency_ms=latency_ms,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        safety_level=Message.SafetyLevel.CONCERN if output and not output.safe else Message.SafetyLevel.NONE,
+        safety_categories=list(output.categories) if output and not output.safe else [],
+    )
+    if update is not None:
+        # Only a reply that is still failed may be overwritten: two retries never both win.
+        if not Message.objects.filter(pk=update.pk, status=Message.Status.FAILED).update(**values):
+            return Message.objects.get(pk=update.pk)
+        reply = Message.objects.get(pk=update.pk)
+    else:
+        reply = Message.objects.create(
+            conversation_id=patient_message.conversation_id, role=Message.Role.ASSISTANT,
+            reply_to=patient_message, **values,
+        )
+    Conversation.objects.filter(pk=patient_message.conversation_id).update(updated_at=timezone.now())
+    if output is not None and not output.safe:
+        safety.output_replacement_record(message=reply, screen=output)
+    return reply
+
+
+def _crisis_reply_store(patient_message: Message, screen: InputScreen, update: Message | None = None) -> Message:
+    reply = _reply_store(patient_message=patient_message, content=safety.crisis_reply_text(screen=screen),
+                         provider="safety", model_name="crisis-template", latency_ms=0, update=update)
+    safety.conversation_flag(conversation=patient_message.conversation, message=patient_message, screen=screen)
+    return reply
+
+
+def _prompt_build(patient_message: Message, screen: InputScreen) -> list[dict]:
+    """System prompt (+ concern guidance) and the recent history ending at ``patient_message``."""
+    system = settings.THERAPIST_SYSTEM_PROMPT
+    if screen.is_concern:
+        addendum = safety.concern_system_addendum(screen=screen)
+        if addendum:
+            system = f"{system}\n\n{addendum}"
+    history = list(
+        Message.objects.filter(conversation_id=patient_message.conversation_id, id__lte=patient_message.id)
+        .filter(Q(role=Message.Role.PATIENT) | Q(role=Message.Role.ASSISTANT, status=Message.Status.OK))
+        .order_by("-id")
+        .values_list("role", "content")[: max(1, settings.CHAT_HISTORY_MESSAGES)]
+    )
+    turns = [{"role": "user" if role == Message.Role.PATIENT else "assistant", "content": content}
+             for role, content in reversed(history)]
+    return [{"role": "system", "content": system}, *turns]
+
+
+def _with_resources(text: str, screen: InputScreen) -> str:
+    if not screen.is_concern:
+        return text
+    resources = safety.concern_resources_text(screen=screen)
+    return f"{text.rstrip()}\n\n{resources}" if resources else text
+
+
+def _output_screen(text: str) -> OutputScreen | None:
+    try:
+        return screen_output(text)
+    except Exception:
+        log.exception("Output screen failed; the reply is withheld")
+        return None
+
+
+def _answer(patient_message: Message, screen: InputScreen | None, update: Message | None = None) -> Message:
+    """Ask the model (sync callers) and store the screened reply or the failure."""
+    if screen is None:
+        return _reply_store(patient_message=patient_message, content="", status=Message.Status.FAILED,
+                            failure_reason=SCREEN_UNAVAILABLE, update=update)
+    if screen.is_crisis:
+        return _crisis_reply_store(patient_message, screen, update)
+    provider = active_provider()
+    started = time.monotonic()
+    try:
+        completion = run_coroutine(provider_complete(provider, _prompt_build(patient_message, screen)))
+    except ProviderError as exc:
+        return _reply_store(patient_message=patient_message, content="", status=Message.Status.FAILED,
+                            failure_reason=exc.reason, provider=provider.name, model_name=provider.model,
+                            latency_ms=int((time.monotonic() - started) * 1000), update=update)
+    output = _output_screen(completion.text)
+    if output is None:
+        return _reply_store(patient_message=patient_message, content="", status=Message.Status.FAILED,
+                            failure_reason=SCREEN_UNAVAILABLE, provider=provider.name, update=update)
+    text = completion.text if output.safe else output.replacement
+    return _reply_store(
+        patient_message=patient_message, content=_with_resources(text, screen), provider=provider.name,
+        model_name=completion.model, latency_ms=int((time.monotonic() - started) * 1000),
+        usage=completion.usage, output=output, update=update,
+    )
+
+
+def message_send(*, conversation: Conversation, content: str, idempotency_key: str | None = None) -> ChatTurn:
+    """One whole chat turn (no streaming): used by the no-JS page and the REST API.
+
+    Raises ``ValidationError`` for empty or oversize content. Provider failures never raise:
+    the reply is stored ``failed`` with the reason. A repeated ``idempotency_key`` returns the
+    first turn with ``created=False`` and asks nobody anything.
+    """
+    content = _content_clean(content)
+    patient_message, created = _patient_message_store(conversation, content, idempotency_key)
+    if not created:
+        return _turn_of(patient_message, created=False)
+    screen = _input_screen(patient_message)
+    _answer(patient_message, screen)
+    return _turn_of(patient_message, created=True)
+
+
+def reply_retry(*, message: Message) -> ChatTurn:
+    """Answer a failed reply's patient message again, updating that reply in place.
+
+    A reply that is no longer failed (a second click, a concurrent retry) is returned as is,
+    with ``created=False``; the model is not asked again.
+    """
+    reply = Message.objects.select_related("reply_to__conversation").get(pk=message.pk)
+    if reply.role != Message.Role.ASSISTANT or reply.reply_to is None:
+        raise ValidationError("Only an assistant reply can be retried.")
+    patient_message = reply.reply_to
+    if reply.status != Message.Status.FAILED:
+        return _turn_of(patient_message, created=False)
+    screen = _input_screen(patient_message)
+    _answer(patient_message, screen, update=reply)
+    return _turn_of(patient_message, created=True)
+
+
+# --- Streaming -------------------------------------------------------------------------------
+
+# A sentence ends at . ! ? or … (optionally followed by quotes/brackets) and whitespace, or at a newline.
+_SENTENCE_END = re.compile(r"(?:[.!?…][\"'”’)\]]*\s+|\n+)")
+# Without punctuation, release at the last space once this much text is waiting.
+_MAX_HELD_CHARS = 240
+
+
+def _release_point(text: str, start: int) -> int:
+    """Where the text waiting after ``start`` can be cut for screening (``start``: not yet)."""
+    last = start
+    for match in _SENTENCE_END.finditer(text, start):
+        last = match.end()
+    if last == start and len(text) - start > _MAX_HELD_CHARS:
+        space = text.rfind(" ", start, len(text))
+        last = space + 1 if space > start else start
+    return last
+
+
+@dataclass
+class _StreamPlan:
+    patient_message: Message
+    screen: InputScreen | None
+    provider: ChatProvider | None = None
+    prompt: list[dict] = field(default_factory=list)
+    reply: Message | None = None  # already stored (crisis, screen failure)
+
+
+def _stream_begin(conversation: Conversation, content: str) -> _StreamPlan:
+    content = _content_clean(content)
+    patient_message, _ = _patient_message_store(conversation, content, None)
+    screen = _input_screen(patient_message)
+    plan = _StreamPlan(patient_message, screen)
+    if screen is None or screen.is_crisis:
+        plan.reply = _answer(patient_message, screen)
+        return plan
+    plan.provider = active_provider()
+    plan.prompt = _prompt_build(patient_message, screen)
+    return plan
+
+
+def _done_event(reply: Message, patient_message: Message) -> StreamEvent:
+    data = {"reply_id": reply.pk, "status": reply.status, "provider": reply.provider,
+            "model": reply.model_name, "safety": _safety_summary(patient_message.safety_level,
+                                                                 patient_message.safety_categories)}
+    if reply.status == Message.Status.FAILED:
+        return StreamEvent("error", {**data, "reason": reply.failure_reason, "partial": reply.content})
+    return StreamEvent("done", data)
+
+
+async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None], None]) -> None:
+    """Drive the provider, screen as text arrives, store the reply; events go to ``emit``."""
+    screen_async = sync_to_async(_output_screen, thread_sensitive=False)
+    store = sync_to_async(_reply_store)
+    provider, started = plan.provider, time.monotonic()
+    received, shown, usage, output = "", 0, Usage(), OutputScreen()
+    failure = ""
+    chunks = provider.stream(plan.prompt)
+    try:
+        async for item in chunks:
+            if isinstance(item, Usage):
+                usage = item
+                continue
+            received += item
+            cut = _release_point(received, shown)
+            if cut > shown:
+                output = await screen_async(received[:cut])
+                if output is None or not output.safe:
+                    break
+                emit(StreamEvent("delta", {"text": received[shown:cut]}))
+                shown = cut
+        if output is not None and output.safe and shown < len(received):
+            output = await screen_async(received)
+            if output is not None and output.safe:
+                emit(StreamEvent("delta", {"text": received[shown:]}))
+                shown = len(received)
+    except ProviderError as exc:
+        failure = exc.reason
+    finally:
+        if hasattr(chunks, "aclose"):
+            await chunks.aclose()  # stops the upstream request when the reply was replaced
+    latency = int((time.monotonic() - started) * 1000)
+    common = dict(patient_message=plan.patient_message, provider=provider.name, latency_ms=latency)
+    if output is None:
+        reply = await store(**common, content="", status=Message.Status.FAILED, failure_reason=SCREEN_UNAVAILABLE)
+        emit(StreamEvent("replace", {"text": ""}))
+    elif not output.safe:
+        text = _with_resources(output.replacement, plan.screen)
+        reply = await store(**common, content=text, model_name=provider.model, usage=usage, output=output)
+        emit(StreamEvent("replace", {"text": text}))
+    elif failure:
+        # What the patient already saw is kept, marked failed: it is what it is, a partial reply.
+        reply = await store(**common, content=received[:shown], status=Message.Status.FAILED,
+                            failure_reason=failure, model_name=provider.model)
+    else:
+        text = _with_resources(received, plan.screen)
+        if text != received:
+            emit(StreamEvent("delta", {"text": text[len(received):]}))
+        reply = await store(**common, content=text, model_name=provider.model, usage=usage, output=output)
+    emit(_done_event(reply, plan.patient_message))
+
+
+# Generations whose page went away are finished (and stored) anyway; keep them referenced.
+_orphaned: set[asyncio.Task] = set()
+
+
+async def message_stream(*, conversation: Conversation, content: str) -> AsyncIterator[StreamEvent]:
+    """A chat turn whose reply arrives as events while it is generated (the streaming page).
+
+    Raises ``ValidationError`` before the first event for bad content. Then yields
+    ``patient`` (the stored message), ``delta`` pieces of screened text, possibly ``replace``
+    (the reply was replaced by the safe template), and finally ``done`` or ``error``. If the
+    consumer stops listening, generation continues and the reply is stored.
+    """
+    plan = await sync_to_async(_stream_begin)(conversation, content)
+    patient = plan.patient_message
+    yield StreamEvent("patient", {"id": patient.pk, "content": patient.content,
+                                  "safety_level": patient.safety_level})
+    if plan.reply is not None:
+        if plan.reply.content:
+            yield StreamEvent("delta", {"text": plan.reply.content})
+        yield _done_event(plan.reply, patient)
+        return
+    queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+
+    async def generate() -> None:
+        try:
+            await _stream_generate(plan, queue.put_nowait)
+        except Exception:
+            log.exception("Streaming reply to message %s failed", patient.pk)
+            reply = await sync_to_async(_reply_store)(
+                patient_message=patient, content="", status=Message.Status.FAILED,
+                failure_reason="The reply could not be completed because of an internal error.")
+            queue.put_nowait(_done_event(reply, patient))
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(generate())
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+    finally:
+        if not task.done():
+            _orphaned.add(task)
+            task.add_done_callback(_orphaned.discard)
