@@ -1,16 +1,13 @@
-"""
-ASGI config for therapist_ai project.
-
-It exposes the ASGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
-"""
+"""ASGI entry point (production: gunicorn with uvicorn workers, see Procfile)."""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'therapist_ai.settings')
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "therapist_ai.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from therapist_ai.middleware import ASGIBodyLimit  # noqa: E402  (needs settings loaded)
+
+application = ASGIBodyLimit(django_application)

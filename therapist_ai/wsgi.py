@@ -1,16 +1,13 @@
-"""
-WSGI config for therapist_ai project.
-
-It exposes the WSGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/wsgi/
-"""
+"""WSGI entry point (plain sync servers; the production config is ASGI, see Procfile)."""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'therapist_ai.settings')
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "therapist_ai.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from therapist_ai.middleware import WSGIBodyLimit  # noqa: E402  (needs settings loaded)
+
+application = WSGIBodyLimit(django_application)

@@ -1,0 +1,165 @@
+"""REST API for patients: their conversations and chat turns (``/api/v1/``).
+
+Thin: validate, call one service, present the result. Every write goes through
+``conversations.services``; the same services back the web pages.
+"""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from conversations import services
+from conversations.models import Conversation, Message
+from conversations.serializers import (
+    ChatTurnSerializer,
+    ConversationDetailSerializer,
+    ConversationSerializer,
+    MessageCreateSerializer,
+)
+from therapist_ai.roles import is_patient
+
+IDEMPOTENCY_KEY_MAX = 200  # Message.idempotency_key max_length
+
+
+class IsPatient(BasePermission):
+    message = "Only patients can use this endpoint."
+
+    def has_permission(self, request, view) -> bool:
+        return is_patient(request.user)
+
+
+class MessagePostThrottle(SimpleRateThrottle):
+    """Per-user limit on chat turns (``DEFAULT_THROTTLE_RATES["message_post"]``)."""
+
+    scope = "message_post"
+
+    def get_rate(self):
+        # Read the live setting (not the class attribute captured at import time).
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class TokenObtainView(ObtainAuthToken):
+    """Exchange a username and password for an API token.
+
+    Failed attempts count towards django-axes' lockout like failed web logins do.
+    """
+
+    def get_serializer_context(self):
+        # axes marks the Django request (not DRF's wrapper) as locked out; its
+        # middleware turns that mark into the lockout response.
+        return {"request": self.request._request, "format": self.format_kwarg, "view": self}
+
+
+def _idempotency_key(request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise serializers.ValidationError(
+            {"Idempotency-Key": [f"Must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters."]}
+        )
+    return key
+
+
+def _turn_response(turn) -> Response:
+    body = ChatTurnSerializer(turn).data
+    if turn.reply.status == Message.Status.FAILED:
+        # The patient message is stored; the upstream failed. 502 tells clients the
+        # failure is upstream; the body carries both stored messages and the reason.
+        body["detail"] = "The AI service did not answer; your message is saved. Retry the reply."
+        return Response(body, status=status.HTTP_502_BAD_GATEWAY)
+    return Response(body, status=status.HTTP_201_CREATED if turn.created else status.HTTP_200_OK)
+
+
+_turn_responses = {
+    201: ChatTurnSerializer,
+    200: OpenApiResponse(ChatTurnSerializer, description="Idempotency-Key replay: the first result."),
+    502: OpenApiResponse(
+        ChatTurnSerializer,
+        description="Upstream failed: the patient message is stored, the reply is stored as failed.",
+    ),
+}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The patient's own conversations, newest first"),
+    create=extend_schema(summary="Start a conversation"),
+    retrieve=extend_schema(summary="One of the patient's conversations with its messages"),
+)
+class ConversationViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    permission_classes = [IsAuthenticated, IsPatient]
+
+    def get_queryset(self):
+        queryset = Conversation.objects.owned_by(self.request.user)
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("messages")
+        return queryset
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return ConversationDetailSerializer
+        if self.action == "messages":
+            return MessageCreateSerializer
+        return ConversationSerializer
+
+    def get_throttles(self):
+        if self.action in ("messages", "retry"):
+            return [MessagePostThrottle()]
+        return super().get_throttles()
+
+    def perform_create(self, serializer):
+        serializer.instance = services.conversation_create(
+            patient=self.request.user, title=serializer.validated_data.get("title", "")
+        )
+
+    @extend_schema(
+        summary="Send a message and get the assistant's reply",
+        request=MessageCreateSerializer,
+        responses=_turn_responses,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="A retried post with the same key returns the first result; no second message.",
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def messages(self, request, pk=None):
+        conversation = self.get_object()
+        key = _idempotency_key(request)
+        serializer = MessageCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        turn = services.message_send(
+            conversation=conversation,
+            content=serializer.validated_data["content"],
+            idempotency_key=key,
+        )
+        return _turn_response(turn)
+
+    @extend_schema(summary="Ask again for a failed reply", request=None, responses=_turn_responses)
+    @action(detail=True, methods=["post"], url_path=r"messages/(?P<message_id>\d+)/retry")
+    def retry(self, request, pk=None, message_id=None):
+        conversation = self.get_object()
+        failed_reply = get_object_or_404(
+            conversation.messages, pk=message_id, role=Message.Role.ASSISTANT
+        )
+        if failed_reply.status != Message.Status.FAILED:
+            return Response(
+                {"detail": "Only a failed reply can be retried."}, status=status.HTTP_409_CONFLICT
+            )
+        return _turn_response(services.reply_retry(message=failed_reply))

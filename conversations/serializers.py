@@ -1,0 +1,94 @@
+"""REST API representations of conversations, messages and chat turns."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from conversations.models import Conversation, Message
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of turning them into text."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "role",
+            "content",
+            "created_at",
+            "status",
+            "failure_reason",
+            "reply_to",
+            "provider",
+            "model_name",
+            "latency_ms",
+            "prompt_tokens",
+            "completion_tokens",
+            "safety_level",
+            "safety_categories",
+        ]
+        read_only_fields = fields
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    title = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    messages = MessageSerializer(many=True, read_only=True)
+
+    class Meta(ConversationSerializer.Meta):
+        fields = [*ConversationSerializer.Meta.fields, "messages"]
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    content = StrictCharField(
+        trim_whitespace=True,
+        help_text="The patient's message, 1 to MESSAGE_MAX_CHARS (default 8,000) characters.",
+    )
+
+    def validate_content(self, value: str) -> str:
+        # Read per request, so the setting is the one source of the limit.
+        limit = settings.MESSAGE_MAX_CHARS
+        if len(value) > limit:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {limit} characters (it has {len(value)})."
+            )
+        return value
+
+
+class SafetyResourceSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    contact = serializers.CharField()
+    url = serializers.CharField(allow_blank=True)
+
+
+class SafetySerializer(serializers.Serializer):
+    level = serializers.ChoiceField(choices=Message.SafetyLevel.choices)
+    categories = serializers.ListField(child=serializers.CharField())
+    resources = SafetyResourceSerializer(many=True)
+
+
+class ChatTurnSerializer(serializers.Serializer):
+    """One turn: the stored patient message, the stored assistant reply, the safety verdict."""
+
+    patient_message = MessageSerializer()
+    reply = MessageSerializer()
+    safety = SafetySerializer()
+    created = serializers.BooleanField(
+        help_text="False when an Idempotency-Key replay returned the first result."
+    )

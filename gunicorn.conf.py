@@ -1,0 +1,26 @@
+"""Production web server: gunicorn managing uvicorn (ASGI) workers.
+
+Async workers hold many streamed chats per process; sync Django code (the REST API,
+admin) runs in the worker's thread pool. Every value can be overridden from the
+environment; see docs/deploy.md.
+"""
+
+import multiprocessing
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+worker_class = "uvicorn_worker.UvicornWorker"
+# One async worker per core holds hundreds of streamed chats; WEB_CONCURRENCY overrides.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+# A streamed reply can take a while; the worker is async so a long request blocks nothing.
+timeout = int(os.environ.get("WEB_TIMEOUT", "120"))
+graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "30"))
+keepalive = 5
+# TLS ends at the platform's proxy; trust its X-Forwarded-* headers.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+accesslog = "-" if os.environ.get("WEB_ACCESS_LOG", "1") == "1" else None
+errorlog = "-"
+loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
+# Recycle workers now and then so slow leaks cannot accumulate.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "10000"))
+max_requests_jitter = 1000
