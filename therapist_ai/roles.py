@@ -18,10 +18,22 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     CLINICIANS: [
         "conversations.view_conversation",
         "conversations.view_message",
+        # curation: review queue and transcripts, deny list (not the audit log)
+        "clinicians.view_transcript",
+        "clinicians.change_transcript",
+        "clinicians.view_denylistentry",
+        "clinicians.add_denylistentry",
+        "clinicians.change_denylistentry",
+        "clinicians.delete_denylistentry",
     ],
     STAFF: [
         "conversations.view_conversation",
         "conversations.view_message",
+        # curation: read the queue, the audit log and erasure records
+        "clinicians.view_transcript",
+        "clinicians.view_denylistentry",
+        "clinicians.view_auditevent",
+        "clinicians.view_erasurerecord",
     ],
 }
 
