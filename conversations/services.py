@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from conversations.providers import (
 )
 from conversations.safety import services as safety
 from conversations.safety.screening import InputScreen, OutputScreen, screen_input, screen_output
-from therapist_ai.roles import PATIENTS, is_patient
+from therapist_ai.roles import CLINICIANS, PATIENTS, STAFF, is_patient
 
 log = logging.getLogger(__name__)
 User = get_user_model()
@@ -108,6 +109,59 @@ def patient_consent_set(*, user, training_consent: bool, actor=None) -> PatientP
     _audit(actor=actor or user, action="patient.training_consent", target_type="user", target_id=user.pk,
            before=before, after="granted" if training_consent else "declined")
     return profile
+
+
+def roles_ensure() -> list[str]:
+    """Create the role groups and attach ``ROLE_PERMISSIONS`` (idempotent).
+
+    Returns the configured permissions that do not exist, so the caller can report them.
+    """
+    from django.contrib.auth.models import Permission
+
+    from therapist_ai.roles import ROLE_GROUPS, ROLE_PERMISSIONS, sync_role_permissions
+
+    for name in ROLE_GROUPS:
+        Group.objects.get_or_create(name=name)
+    sync_role_permissions()
+    missing = []
+    for dotted in sorted({p for perms in ROLE_PERMISSIONS.values() for p in perms}):
+        app_label, codename = dotted.split(".", 1)
+        if not Permission.objects.filter(content_type__app_label=app_label, codename=codename).exists():
+            missing.append(dotted)
+    return missing
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    role: str
+    username: str
+    password: str | None  # None: it already existed (its password is not known)
+
+
+DEMO_ACCOUNTS = (("patient", "demo_patient", PATIENTS), ("clinician", "demo_clinician", CLINICIANS),
+                 ("staff", "demo_staff", STAFF))
+
+
+@transaction.atomic
+def demo_accounts_ensure() -> list[DemoAccount]:
+    """Demo patient, clinician and staff accounts with random passwords. Never when DEBUG=0."""
+    if not settings.DEBUG:
+        raise PermissionDenied("Demo accounts are only created when DEBUG=1.")
+    accounts = []
+    for role, username, group_name in DEMO_ACCOUNTS:
+        if User.objects.filter(username=username).exists():
+            accounts.append(DemoAccount(role, username, None))
+            continue
+        password = secrets.token_urlsafe(12)
+        if group_name == PATIENTS:
+            patient_register(username=username, password=password, email=f"{username}@example.com",
+                             accept_terms=True, training_consent=False)
+        else:
+            user = User.objects.create_user(username=username, email=f"{username}@example.com",
+                                            password=password, is_staff=True)
+            user.groups.add(Group.objects.get_or_create(name=group_name)[0])
+        accounts.append(DemoAccount(role, username, password))
+    return accounts
 
 
 # --- Conversations --------------------------------------------------------------------------

@@ -1,3 +1,177 @@
-from django.shortcuts import render
+"""Patient pages: sign-up, settings, help, conversation list, chat (streamed and plain).
 
-# Create your views here.
+The chat form posts to ``conversation_detail`` (works without JavaScript: full reply, then
+a redirect back to the page). ``static/js/chat.js`` sends the same form to
+``conversation_stream`` instead, which answers with server-sent events as the reply is
+generated.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from conversations import selectors
+from conversations.forms import ConsentForm, MessageForm, SignUpForm
+from conversations.models import Message, PatientProfile
+from conversations.safety.services import resources_for_display
+from conversations.services import (
+    conversation_create,
+    message_send,
+    message_stream,
+    patient_consent_set,
+    patient_register,
+    reply_retry,
+)
+from therapist_ai.roles import is_patient
+
+
+def patient_required(view):
+    """Logged-in patients only; clinicians and staff are sent to the admin instead."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not is_patient(request.user):
+            if request.user.is_staff:
+                return redirect("admin:index")
+            raise PermissionDenied("This page is for patients.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def home(request):
+    if request.user.is_authenticated:
+        return redirect("admin:index" if request.user.is_staff and not is_patient(request.user)
+                        else "conversations:list")
+    return render(request, "conversations/home.html")
+
+
+def help_page(request):
+    return render(request, "conversations/help.html", {"resources": resources_for_display()})
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("conversations:list")
+    form = SignUpForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = patient_register(**form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome! Your account is ready. Start a conversation whenever you like.")
+            return redirect("conversations:list")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@patient_required
+@require_http_methods(["GET", "POST"])
+def patient_settings(request):
+    profile = PatientProfile.objects.get(user=request.user)
+    form = ConsentForm(request.POST if request.method == "POST" else None, initial={"training_consent": profile.training_consent})
+    if request.method == "POST" and form.is_valid():
+        profile = patient_consent_set(user=request.user, training_consent=form.cleaned_data["training_consent"])
+        messages.success(
+            request,
+            "Saved: your conversations may be used to improve the model."
+            if profile.training_consent else "Saved: your conversations will not be used to improve the model.",
+        )
+        return redirect("conversations:settings")
+    return render(request, "conversations/settings.html", {"form": form, "profile": profile})
+
+
+@patient_required
+def conversation_list(request):
+    return render(request, "conversations/list.html",
+                  {"conversations": selectors.conversations_of(patient=request.user)})
+
+
+@patient_required
+@require_http_methods(["GET", "POST"])
+def conversation_new(request):
+    if request.method == "POST":
+        conversation = conversation_create(patient=request.user, title=request.POST.get("title", ""))
+        return redirect("conversations:detail", pk=conversation.pk)
+    return render(request, "conversations/new.html")
+
+
+@patient_required
+@require_http_methods(["GET", "POST"])
+def conversation_detail(request, pk: int):
+    conversation = selectors.conversation_of_patient(patient=request.user, conversation_id=pk)
+    form = MessageForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            turn = message_send(conversation=conversation, content=form.cleaned_data["content"])
+        except ValidationError as exc:
+            form.add_error("content", exc.messages)
+        else:
+            if turn.reply is not None and turn.reply.status == Message.Status.FAILED:
+                messages.error(request, f"The AI couldn't reply: {turn.reply.failure_reason} "
+                                        "Your message is saved; you can retry.")
+            return redirect(f"{reverse('conversations:detail', args=[pk])}#latest")
+    return render(request, "conversations/detail.html", {
+        "conversation": conversation,
+        "transcript": selectors.transcript(conversation=conversation),
+        "form": form,
+    })
+
+
+@patient_required
+@require_POST
+def reply_retry_view(request, pk: int):
+    reply = selectors.reply_of_patient(patient=request.user, message_id=pk)
+    turn = reply_retry(message=reply)
+    if turn.reply is not None and turn.reply.status == Message.Status.FAILED:
+        messages.error(request, f"The AI still couldn't reply: {turn.reply.failure_reason}")
+    return redirect(f"{reverse('conversations:detail', args=[reply.conversation_id])}#latest")
+
+
+# --- Streaming (async; served by the ASGI server) ----------------------------------------------
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@require_POST
+async def conversation_stream(request, pk: int):
+    user = await request.auser()
+    if not user.is_authenticated:
+        return JsonResponse({"detail": "Log in to chat."}, status=403)
+    if not await sync_to_async(is_patient)(user):
+        return JsonResponse({"detail": "This page is for patients."}, status=403)
+    conversation = await sync_to_async(selectors.conversation_of_patient)(patient=user, conversation_id=pk)
+    events = message_stream(conversation=conversation, content=request.POST.get("content", ""))
+    try:
+        first = await anext(events)  # validates and commits the patient's message
+    except ValidationError as exc:
+        return JsonResponse({"detail": " ".join(exc.messages)}, status=400)
+
+    async def body():
+        yield _sse(first.type, first.data)
+        async for event in events:
+            data = event.data
+            if event.type == "error":
+                data = {**data, "retry_url": reverse("conversations:retry", args=[data["reply_id"]])}
+            yield _sse(event.type, data)
+
+    response = StreamingHttpResponse(body(), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"  # proxies must not hold the reply back
+    return response

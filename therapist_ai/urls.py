@@ -5,10 +5,13 @@ from rest_framework.routers import SimpleRouter
 
 from conversations.api import ConversationViewSet, TokenObtainView
 from therapist_ai import health
+from training.api import ModelVersionViewSet, TrainingRunViewSet
 
 # Each app registers its viewsets on this router (training: model-versions, training-runs).
 api_router = SimpleRouter()
 api_router.register("conversations", ConversationViewSet, basename="conversation")
+api_router.register("training-runs", TrainingRunViewSet, basename="training-run")
+api_router.register("model-versions", ModelVersionViewSet, basename="model-version")
 
 api_v1 = [
     path("auth/token/", TokenObtainView.as_view(), name="token"),
@@ -23,5 +26,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/", include((api_v1, "api"))),
+    path("accounts/", include("conversations.account_urls")),
     path("", include("conversations.urls")),
 ]

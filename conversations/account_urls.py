@@ -1,0 +1,14 @@
+"""Account pages (names without a namespace: ``login``, ``logout``, ``signup``...)."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from conversations import views
+
+urlpatterns = [
+    path("signup/", views.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+]
