@@ -97,3 +97,40 @@ def clinician(db):
 def staff_user(db):
     """A staff member (group Staff, is_staff)."""
     return _staff_member("staff_sam", "Staff")
+
+
+@pytest.fixture
+def asgi_live_server(transactional_db):
+    """The project's ASGI app under uvicorn in a thread, on a free port, against the test database.
+
+    pytest-django's ``live_server`` is WSGI: it would buffer streamed (SSE) replies. Static
+    files are served from the finders, as ``live_server`` does. ``.url`` is the base URL.
+    """
+    import socket
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    import uvicorn
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from therapist_ai.asgi import application
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(ASGIStaticFilesHandler(application), log_level="warning",
+                                           lifespan="off", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="asgi-live-server",
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", port=port)
+    server.should_exit = True
+    thread.join(10)
+    sock.close()

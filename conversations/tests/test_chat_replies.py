@@ -6,7 +6,7 @@ from asgiref.sync import async_to_sync
 from conversations.models import Message
 from conversations.services import conversation_create, message_send, message_stream, reply_retry
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
