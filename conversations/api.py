@@ -22,6 +22,7 @@ from conversations.serializers import (
     ConversationDetailSerializer,
     ConversationSerializer,
     MessageCreateSerializer,
+    MessageSerializer,
 )
 from therapist_ai.roles import is_patient
 
@@ -73,6 +74,16 @@ def _idempotency_key(request) -> str | None:
 
 
 def _turn_response(turn) -> Response:
+    if turn.reply is None:
+        # An Idempotency-Key replay while the first request is still waiting for its reply.
+        return Response(
+            {
+                "detail": "A request with this Idempotency-Key is still being answered. Retry shortly.",
+                "patient_message": MessageSerializer(turn.patient_message).data,
+            },
+            status=status.HTTP_409_CONFLICT,
+            headers={"Retry-After": "1"},
+        )
     body = ChatTurnSerializer(turn).data
     if turn.reply.status == Message.Status.FAILED:
         # The patient message is stored; the upstream failed. 502 tells clients the
@@ -89,6 +100,7 @@ _turn_responses = {
         ChatTurnSerializer,
         description="Upstream failed: the patient message is stored, the reply is stored as failed.",
     ),
+    409: OpenApiResponse(description="Idempotency-Key replay while the first request is still being answered."),
 }
 
 
@@ -103,6 +115,8 @@ class ConversationViewSet(
     permission_classes = [IsAuthenticated, IsPatient]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return Conversation.objects.none()
         queryset = Conversation.objects.owned_by(self.request.user)
         if self.action == "retrieve":
             queryset = queryset.prefetch_related("messages")

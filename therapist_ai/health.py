@@ -20,10 +20,24 @@ HEARTBEAT_FUNC = "therapist_ai.health.heartbeat_task"
 
 @transaction.atomic
 def heartbeat_record(*, source: str) -> None:
+    """Record that this process's cluster is alive (the training cluster has its own row)."""
+    from django_q.conf import Conf
+
     from therapist_ai.models import WorkerHeartbeat
 
     WorkerHeartbeat.objects.update_or_create(
-        cluster=settings.Q_CLUSTER["name"], defaults={"beat_at": timezone.now(), "source": source}
+        cluster=Conf.CLUSTER_NAME, defaults={"beat_at": timezone.now(), "source": source}
+    )
+
+
+def heartbeat_schedule_ensure() -> None:
+    """Create the every-minute heartbeat schedule if it is missing (migration 0002 does too)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.get_or_create(
+        name=HEARTBEAT_SCHEDULE_NAME,
+        defaults={"func": HEARTBEAT_FUNC, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1,
+                  "next_run": timezone.now()},
     )
 
 
@@ -58,7 +72,12 @@ def _worker_check() -> dict:
 
     max_age = settings.WORKER_HEARTBEAT_MAX_AGE
     try:
-        last = WorkerHeartbeat.objects.order_by("-beat_at").values_list("beat_at", flat=True).first()
+        # The chat worker (default cluster) is what patients depend on.
+        last = (
+            WorkerHeartbeat.objects.filter(cluster=settings.Q_CLUSTER["name"])
+            .values_list("beat_at", flat=True)
+            .first()
+        )
     except Exception as exc:
         return {"ok": False, "error": exc.__class__.__name__, "max_age_s": max_age}
     if last is None:

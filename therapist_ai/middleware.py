@@ -6,7 +6,8 @@ Three layers refuse bodies over ``REQUEST_BODY_MAX_BYTES``:
   refused before anything reads the body (runserver, test client, every server).
 * ``ASGIBodyLimit`` wraps the ASGI application: Django's ASGI handler reads the whole body
   into a temporary file before middleware runs, so a chunked body (no Content-Length) is
-  counted here, as it arrives, and refused as soon as it passes the limit.
+  counted here, as it arrives, and refused as soon as it passes the limit; one within the
+  limit is handed on with its Content-Length (DRF treats a body without one as empty).
 * ``WSGIBodyLimit`` wraps the WSGI application: Django's WSGI request treats a body without
   Content-Length as empty; this reads a chunked body up to the limit (413 past it) and hands
   Django a sized body.
@@ -95,7 +96,10 @@ class ASGIBodyLimit:
                 return buffered.pop(0)
             return await receive()
 
-        return await self.app(scope, replay, send)
+        # Give Django (and DRF, which reads nothing without it) the now known length.
+        sized = [(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
+        sized.append((b"content-length", str(total).encode()))
+        return await self.app({**scope, "headers": sized}, replay, send)
 
 
 async def _asgi_json(send, status: int, body: dict) -> None:

@@ -283,6 +283,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set; `check --deploy` fails on schema warnings (tests/ops).
+    "ENUM_NAME_OVERRIDES": {
+        "SafetyLevelEnum": "conversations.models.Message.SafetyLevel",
+        "MessageStatusEnum": "conversations.models.Message.Status",
+    },
 }
 
 # --- Cache ----------------------------------------------------------------------------

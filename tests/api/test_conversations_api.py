@@ -356,3 +356,15 @@ def test_message_posts_are_throttled_per_patient(patient_api, conversation, othe
     theirs = conversation_create(patient=other_patient)
     assert post_message(other, theirs.pk).status_code == 201
     assert Message.objects.filter(role="patient").count() == 3
+
+
+@pytest.mark.django_db
+def test_replay_while_the_first_request_is_still_answering_gets_409(patient_api, conversation, fake_groq):
+    # The first request stored the patient message and is still waiting for the upstream.
+    Message.objects.create(conversation=conversation, role="patient", content="hello", idempotency_key="k1")
+    response = post_message(patient_api, conversation.pk, "hello", **{"Idempotency-Key": "k1"})
+    assert response.status_code == 409
+    assert response["Retry-After"] == "1"
+    assert response.json()["patient_message"]["content"] == "hello"
+    assert Message.objects.count() == 1
+    assert fake_groq.chat_requests == []

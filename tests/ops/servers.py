@@ -101,7 +101,7 @@ def web_command(kind: str, port: int, *, workers: int = 1) -> list[str]:
                 "--port", str(port), "--no-access-log", "--log-level", "warning"]
     if kind == "wsgi":
         return [sys.executable, "-m", "gunicorn", "therapist_ai.wsgi:application", "-b", bind,
-                "-w", str(workers), "--log-level", "warning"]
+                "-w", str(workers), "--worker-class", "sync", "--log-level", "warning"]
     raise ValueError(kind)
 
 
@@ -125,3 +125,17 @@ def qcluster(env: dict[str, str], log_dir: Path):
         yield proc
     finally:
         stop(proc, timeout=30)
+
+
+def patients_with_tokens(count: int, *, prefix: str = "load") -> list[tuple]:
+    """``count`` patients (via the real sign-up service), each with a conversation and an API token."""
+    from rest_framework.authtoken.models import Token
+
+    from conversations.services import conversation_create, patient_register
+
+    made = []
+    for i in range(count):
+        user = patient_register(username=f"{prefix}{i}", password="Calm-harbour-2718", email=f"{prefix}{i}@example.com",
+                                accept_terms=True, training_consent=False)
+        made.append((user, conversation_create(patient=user), Token.objects.create(user=user).key))
+    return made
