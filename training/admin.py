@@ -1,3 +1,178 @@
-from django.contrib import admin
+"""Staff watch training runs and model versions here; "Train now" starts a run.
 
-# Register your models here.
+Read-only views over ``training.models``; every change goes through ``training.services``.
+Clinicians have no training permissions, so they see none of this.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html, format_html_join
+
+from therapist_ai.roles import is_staff_member
+from training import charts, selectors, services
+from training.models import ModelVersion, TrainingRun
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    value = int(value)
+    return f"{value // 3600}h {value % 3600 // 60:02d}m" if value >= 3600 else f"{value // 60}m {value % 60:02d}s"
+
+
+def can_start_training(user) -> bool:
+    return bool(user.is_active and is_staff_member(user) and user.has_perm("training.start_training_run"))
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(_ReadOnly):
+    list_display = ("__str__", "status", "trigger", "examples_used", "progress", "eta", "duration",
+                    "tokens_per_second_col", "created_at")
+    list_filter = ("status", "trigger")
+    change_list_template = "admin/training/trainingrun/change_list.html"
+    fields = ("status", "trigger", "requested_by", "pending_messages", "attempts", "examples_used", "progress",
+              "eta", "duration", "tokens_per_second_col", "device", "loss_curve", "model_version_link",
+              "created_at", "started_at", "heartbeat_at", "finished_at", "error")
+    readonly_fields = fields
+
+    class Media:
+        js = ("training/live.js",)
+
+    def get_urls(self):
+        return [
+            path("train-now/", self.admin_site.admin_view(self.train_now_view), name="training_trainingrun_train_now"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"can_start_training": can_start_training(request.user),
+                 "active_run": selectors.training_run_active(),
+                 "training_progress": selectors.training_progress()}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def train_now_view(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not can_start_training(request.user):
+            raise PermissionDenied
+        try:
+            run = services.training_run_now(requested_by=request.user)
+        except services.TrainingAlreadyActive as exc:
+            self.message_user(request, f"{exc} Wait for it to finish.", messages.WARNING)
+        else:
+            self.message_user(request, f"Training run {run.pk} queued; it starts on the training worker.")
+        return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
+
+    @admin.display(description="examples used")
+    def examples_used(self, run):
+        snap = run.snapshot
+        return f"{snap.example_count} conversations ({snap.train_count} train / {snap.eval_count} eval)" if snap else "-"
+
+    @admin.display(description="progress")
+    def progress(self, run):
+        return charts.progress_bar(run.progress_percent, f"{run.progress_step}/{run.progress_total or '?'}")
+
+    @admin.display(description="ETA")
+    def eta(self, run):
+        return _seconds(run.eta_seconds)
+
+    @admin.display(description="duration")
+    def duration(self, run):
+        return _seconds(run.duration_seconds)
+
+    @admin.display(description="tokens/s")
+    def tokens_per_second_col(self, run):
+        return f"{run.tokens_per_second:,.0f}" if run.tokens_per_second else "-"
+
+    @admin.display(description="loss curve")
+    def loss_curve(self, run):
+        return charts.loss_curve_svg(run.loss_history)
+
+    @admin.display(description="model version")
+    def model_version_link(self, run):
+        version = getattr(run, "model_version", None)
+        if version is None:
+            return "-"
+        return format_html('<a href="{}">{}</a>',
+                           reverse("admin:training_modelversion_change", args=[version.pk]), version.name)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(_ReadOnly):
+    list_display = ("name", "status", "files_verified", "eval_loss", "base_eval_loss", "eval_perplexity",
+                    "base_eval_perplexity", "erased_data", "run", "created_at")
+    list_filter = ("status", "trained_on_erased_data")
+    fields = ("name", "status", "files_verified", "path", "base_model", "metrics_table", "hyperparameters",
+              "run", "dataset", "trained_on_erased_data", "erasure_record_ids", "created_at", "lineage")
+    readonly_fields = fields
+
+    @admin.display(description="files match manifest")
+    def files_verified(self, version):
+        ok, reason = services.model_version_verify(version=version)
+        return "yes" if ok else format_html('<strong class="errornote">no: {}</strong>', reason)
+
+    def _metric(self, version, key):
+        value = (version.metrics or {}).get(key)
+        return "-" if value is None else value
+
+    @admin.display(description="eval loss")
+    def eval_loss(self, version):
+        return self._metric(version, "eval_loss")
+
+    @admin.display(description="base eval loss")
+    def base_eval_loss(self, version):
+        return self._metric(version, "base_eval_loss")
+
+    @admin.display(description="perplexity")
+    def eval_perplexity(self, version):
+        return self._metric(version, "eval_perplexity")
+
+    @admin.display(description="base perplexity")
+    def base_eval_perplexity(self, version):
+        return self._metric(version, "base_eval_perplexity")
+
+    @admin.display(description="trained on erased data", boolean=True)
+    def erased_data(self, version):
+        return version.trained_on_erased_data
+
+    @admin.display(description="metrics")
+    def metrics_table(self, version):
+        return format_html("<table>{}</table>", format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", sorted((version.metrics or {}).items())))
+
+    @admin.display(description="dataset")
+    def dataset(self, version):
+        snap = version.snapshot
+        return (f"{snap.example_count} conversations, {snap.message_count} messages "
+                f"({snap.train_count} train / {snap.eval_count} eval), sha256 {snap.content_hash}")
+
+    @admin.display(description="trained on (lineage)")
+    def lineage(self, version):
+        rows = []
+        for example in selectors.model_version_lineage(version):
+            try:
+                url = reverse("admin:clinicians_transcript_change", args=[example["conversation_id"]])
+            except NoReverseMatch:
+                url = ""
+            rows.append((url, example["conversation_id"], example["split"], len(example["message_ids"]),
+                         ", ".join(str(m) for m in example["message_ids"]), example["redaction_hash"][:16]))
+        body = format_html_join(
+            "", '<tr><td><a href="{}">conversation {}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>', rows)
+        return format_html(
+            '<table class="training-lineage"><tr><th>conversation</th><th>split</th><th>messages</th>'
+            "<th>message ids</th><th>redaction hash</th></tr>{}</table>", body)

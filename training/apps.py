@@ -1,6 +1,22 @@
+import os
+import sys
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TrainingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "training"
+    verbose_name = "Training"
+
+    def ready(self):
+        from training import receivers
+
+        post_migrate.connect(receivers.schedules_ensure, sender=self, dispatch_uid="training.schedules")
+        if os.environ.get("Q_CLUSTER_NAME") == "training" and "qcluster" in sys.argv:
+            # The training cluster forks a fresh worker per run (recycle=1): import the heavy
+            # libraries once in the parent so each run starts in well under a second.
+            from training import pipeline
+
+            pipeline.preload()

@@ -1,0 +1,114 @@
+"""The plain pipeline on a tiny real model: it learns, and only assistant tokens carry loss."""
+
+import pytest
+
+from training import pipeline
+from training.bootstrap import CHAT_TEMPLATE
+from training.pipeline import IGNORE_INDEX, PipelineError, TrainConfig
+
+CONVERSATION = [
+    {"role": "system", "content": "Be kind."},
+    {"role": "user", "content": "I feel anxious before work."},
+    {"role": "assistant", "content": "That sounds hard. What part feels worst?"},
+    {"role": "patient", "content": "The commute."},
+    {"role": "assistant", "content": "Try slow breathing on the way."},
+]
+ASSISTANT_TEXTS = ["That sounds hard. What part feels worst?", "Try slow breathing on the way."]
+
+CHATML_NO_MARKERS = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@pytest.fixture
+def tokenizer(tiny_base_model):
+    return pipeline.tokenizer_load(str(tiny_base_model))
+
+
+def assistant_text(tokenizer, ids, mask):
+    return tokenizer.decode([t for t, m in zip(ids, mask, strict=True) if m])
+
+
+def test_generation_marker_mask_covers_exactly_the_assistant_turns_and_their_end_token(tokenizer):
+    messages = pipeline.normalise_messages(CONVERSATION)
+    ids, mask = pipeline.assistant_mask_from_markers(tokenizer, messages)
+    assert assistant_text(tokenizer, ids, mask) == "".join(t + "<|end|>" for t in ASSISTANT_TEXTS)
+
+
+def test_prefix_masking_without_markers_matches_the_marker_mask(tokenizer):
+    messages = pipeline.normalise_messages(CONVERSATION)
+    with_markers = pipeline.assistant_mask_from_markers(tokenizer, messages)
+    tokenizer.chat_template = CHAT_TEMPLATE.replace("{% generation %}", "").replace("{% endgeneration %}", "")
+    assert not pipeline.has_generation_markers(tokenizer.chat_template)
+    assert pipeline.assistant_mask_from_prefixes(tokenizer, messages) == with_markers
+
+
+def test_prefix_masking_on_a_chatml_template_trains_only_assistant_content_and_end_token(tokenizer):
+    tokenizer.chat_template = CHATML_NO_MARKERS
+    messages = pipeline.normalise_messages(CONVERSATION)
+    ids, mask = pipeline.assistant_mask_from_prefixes(tokenizer, messages)
+    learned = assistant_text(tokenizer, ids, mask)
+    assert learned == "".join(t + "<|im_end|>" for t in ASSISTANT_TEXTS)
+    assert "anxious" not in learned and "commute" not in learned and "kind" not in learned
+
+
+def test_a_template_that_rewrites_earlier_turns_is_refused_with_a_clear_error(tokenizer):
+    tokenizer.chat_template = (
+        "{% for m in messages %}{{ m['role'] + ':' + m['content'] + ('' if loop.last else '|') }}{% endfor %}"
+        "{% if add_generation_prompt %}assistant:{% endif %}"
+    )
+    with pytest.raises(PipelineError, match="prefix"):
+        pipeline.assistant_mask_from_prefixes(tokenizer, pipeline.normalise_messages(CONVERSATION))
+
+
+def test_unknown_roles_are_refused():
+    with pytest.raises(PipelineError, match="unknown message role"):
+        pipeline.normalise_messages([{"role": "doctor", "content": "hi"}])
+
+
+def test_trainer_labels_and_padding_free_batches_carry_loss_only_on_assistant_tokens(tiny_base_model, tmp_path):
+    config = TrainConfig(base_model=str(tiny_base_model), output_dir=tmp_path, batch_size=3, max_steps=1)
+    device, dtype = pipeline.device_choose("cpu")
+    tokenizer = pipeline.tokenizer_load(config.base_model)
+    rows = pipeline.conversations_tokenize(tokenizer, [CONVERSATION] * 3, max_length=256)
+    model = pipeline.model_load(config.base_model, device=device, dtype=dtype)
+    trainer = pipeline.sft_trainer_build(config, rows, tokenizer=tokenizer, model=model, device=device, dtype=dtype)
+
+    for example in trainer.train_dataset:
+        kept = [t for t, label in zip(example["input_ids"], example["labels"], strict=True) if label != IGNORE_INDEX]
+        assert tokenizer.decode(kept) == "".join(t + "<|end|>" for t in ASSISTANT_TEXTS)
+
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["input_ids"].shape[0] == 1  # padding-free: one flattened row, no pad tokens
+    assert batch["input_ids"].shape[1] == sum(len(r["input_ids"]) for r in rows)
+    assert "position_ids" in batch and int((batch["position_ids"][0] == 0).sum()) == 3
+    labelled = batch["labels"][0][batch["labels"][0] != IGNORE_INDEX]
+    assert tokenizer.decode(labelled.tolist()) == "".join(t + "<|end|>" for t in ASSISTANT_TEXTS) * 3
+
+
+@pytest.mark.slow
+def test_loss_goes_down_on_a_learnable_set_and_the_adapter_beats_the_base_model(tiny_base_model, tmp_path):
+    learnable = [CONVERSATION] * 16
+    progress = []
+    config = TrainConfig(base_model=str(tiny_base_model), output_dir=tmp_path / "adapter", batch_size=8,
+                         max_steps=30, learning_rate=1e-2, lora_r=8, lora_alpha=16, lora_dropout=0.0,
+                         logging_steps=1)
+    result = pipeline.adapter_train(config, learnable, learnable[:2], on_progress=progress.append)
+
+    losses = [point["loss"] for point in result.loss_history]
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+    assert result.metrics["eval_loss"] < result.metrics["base_eval_loss"]
+    assert result.metrics["eval_perplexity"] < result.metrics["base_eval_perplexity"]
+    assert progress[-1].step == progress[-1].total == 30
+    assert result.tokens_per_second > 0 and result.train_tokens > 0
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    assert not (tmp_path / "adapter" / "_trainer").exists()
+
+
+def test_a_missing_base_model_fails_with_a_clear_message(tmp_path):
+    config = TrainConfig(base_model=str(tmp_path / "nowhere"), output_dir=tmp_path / "out")
+    with pytest.raises(PipelineError, match="cannot load the tokenizer"):
+        pipeline.adapter_train(config, [CONVERSATION], [])
