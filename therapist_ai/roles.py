@@ -29,6 +29,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     STAFF: [
         "conversations.view_conversation",
         "conversations.view_message",
+        "training.view_trainingrun",
+        "training.view_modelversion",
+        "training.view_datasetsnapshot",
+        "training.start_training_run",
         # curation: read the queue, the audit log and erasure records
         "clinicians.view_transcript",
         "clinicians.view_denylistentry",

@@ -315,6 +315,21 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# Training cluster: `Q_CLUSTER_NAME=training manage.py qcluster` (Procfile "training").
+# One worker, recycled after every run; timeout below retry so a run is never redelivered
+# while it is still going; bounded attempts (a redelivery finds the run claimed and exits).
+_train_timeout = env_int("TRAIN_TIMEOUT", 3 * 3600)
+Q_CLUSTER["ALT_CLUSTERS"] = {
+    "training": {
+        "workers": 1,
+        "recycle": 1,
+        "timeout": _train_timeout,
+        "retry": _train_timeout + 600,
+        "max_attempts": 2,
+        "queue_limit": 1,
+        "label": "Training",
+    }
+}
 # Worker heartbeat older than this makes /readyz report the worker as down.
 WORKER_HEARTBEAT_MAX_AGE = env_int("WORKER_HEARTBEAT_MAX_AGE", 120)
 
@@ -366,6 +381,28 @@ AUTO_TRAIN_THRESHOLD = env_int("AUTO_TRAIN_THRESHOLD", 100)
 USE_LOCAL_AI = env_bool("USE_LOCAL_AI", False)
 MODEL_STORAGE_DIR = Path(env("MODEL_STORAGE_DIR", str(BASE_DIR / "trained_models"))).resolve()
 BASE_MODEL = env("BASE_MODEL")  # empty: the bootstrap base model under DATA_DIR
+# Fine-tuning hyper-parameters (training/pipeline.py TrainConfig; README "training").
+TRAIN_EPOCHS = env_float("TRAIN_EPOCHS", 3.0)
+TRAIN_MAX_STEPS = env_int("TRAIN_MAX_STEPS", 0)  # 0: as many as the epochs need
+TRAIN_LEARNING_RATE = env_float("TRAIN_LEARNING_RATE", 1e-3)
+TRAIN_BATCH_SIZE = env_int("TRAIN_BATCH_SIZE", 8)
+TRAIN_GRADIENT_ACCUMULATION = env_int("TRAIN_GRADIENT_ACCUMULATION", 1)
+TRAIN_MAX_LENGTH = env_int("TRAIN_MAX_LENGTH", 1024)
+TRAIN_LORA_R = env_int("TRAIN_LORA_R", 16)
+TRAIN_LORA_ALPHA = env_int("TRAIN_LORA_ALPHA", 32)
+TRAIN_LORA_DROPOUT = env_float("TRAIN_LORA_DROPOUT", 0.05)
+TRAIN_LORA_TARGET_MODULES = env("TRAIN_LORA_TARGET_MODULES", "all-linear")
+TRAIN_EVAL_FRACTION = env_float("TRAIN_EVAL_FRACTION", 0.1)
+TRAIN_SEED = env_int("TRAIN_SEED", 42)
+TRAIN_DEVICE = env("TRAIN_DEVICE", "auto")  # auto | cpu | cuda
+# One run may take this long on the worker; the broker redelivers only after TRAIN_RETRY.
+TRAIN_TIMEOUT = env_int("TRAIN_TIMEOUT", 3 * 3600)
+TRAIN_HEARTBEAT_INTERVAL = env_float("TRAIN_HEARTBEAT_INTERVAL", 5.0)
+# A running run whose heartbeat is older than this is failed by the reaper (worker died).
+TRAIN_HEARTBEAT_TIMEOUT = env_int("TRAIN_HEARTBEAT_TIMEOUT", 120)
+# A queued run no worker picked up within this long is failed (its task was lost).
+TRAIN_QUEUE_TIMEOUT = env_int("TRAIN_QUEUE_TIMEOUT", 6 * 3600)
+TRAINING_CLUSTER = "training"
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
