@@ -1,4 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
+
+
+def _safety_content_changed(sender, **kwargs) -> None:
+    from conversations.safety.screening import invalidate_rules
+    from conversations.safety.services import content_invalidate
+
+    invalidate_rules()
+    content_invalidate()
 
 
 class SafetyConfig(AppConfig):
@@ -6,3 +15,12 @@ class SafetyConfig(AppConfig):
     name = "conversations.safety"
     label = "safety"
     verbose_name = "Clinical safety"
+
+    def ready(self) -> None:
+        from conversations.safety.models import CrisisResource, SafetyTemplate, ScreeningRule
+
+        # Any write in this process (admin, shell, migration) refreshes the in-process caches
+        # at once; other processes notice within RULE_CHECK_SECONDS.
+        for model in (ScreeningRule, SafetyTemplate, CrisisResource):
+            post_save.connect(_safety_content_changed, sender=model, dispatch_uid=f"safety-{model.__name__}-save")
+            post_delete.connect(_safety_content_changed, sender=model, dispatch_uid=f"safety-{model.__name__}-del")

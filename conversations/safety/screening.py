@@ -1,16 +1,36 @@
 """The safety screens every message passes through (the interface the chat flow calls).
 
 ``screen_input`` runs on every patient message before any language model is asked;
-``screen_output`` on every model reply before the patient or the database sees it.
-INTERIM implementation: a short phrase list; the clinical-safety work replaces the bodies
-(phrase lists, patterns, negation/idiom handling, MiniLM similarity) keeping the signatures.
+``screen_output`` on every model reply (and on streamed partial text at sentence
+boundaries) before the patient or the database sees it.
+
+The input screen has three layers, cheapest first:
+1. exceptions (idioms, negations) blank out spans that must not count as risk;
+2. clinician-maintained phrase lists and patterns (``ScreeningRule`` rows, cached in
+   process and refreshed when they change) give a level and category;
+3. when the rules have not already said ``crisis``, a logistic-regression classifier on
+   all-MiniLM-L6-v2 embeddings (numpy, loaded once) catches indirect phrasings.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
+import time
 from dataclasses import dataclass, field
 
 NONE, CONCERN, CRISIS = "none", "concern", "crisis"
+LEVEL_RANK = {NONE: 0, CONCERN: 1, CRISIS: 2}
+
+# Classifier thresholds on P(risk) = 1 - P(none) for the riskiest chunk of a message,
+# chosen by cross-validation on the training exemplars (see README, section safety).
+CLASSIFIER_CRISIS = 0.80
+CLASSIFIER_CONCERN = 0.60
+RULE_CHECK_SECONDS = 2.0  # how stale the in-process rule cache may get across processes
+CHUNK_WORDS = 40  # long messages are classified sentence-window by sentence-window
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,16 +55,204 @@ class OutputScreen:
     replacement: str = ""  # what the patient gets instead, when not safe
 
 
-_INTERIM_CRISIS = ("kill myself", "end my life", "suicide")
+# --- rules ------------------------------------------------------------------------------
 
 
-def screen_input(text: str) -> InputScreen:
-    lowered = text.lower()
-    hits = tuple(p for p in _INTERIM_CRISIS if p in lowered)
-    if hits:
-        return InputScreen(CRISIS, ("suicide",), hits)
-    return InputScreen()
+@dataclass(frozen=True)
+class Rule:
+    category: str
+    level: str
+    kind: str  # phrase | pattern | exception
+    text: str
+    note: str = ""
+    id: int | None = None
+
+    def compile(self) -> re.Pattern:
+        if self.kind == "phrase":
+            words = [re.escape(w) for w in normalise(self.text).split()]
+            return re.compile(r"\b" + r"\s+".join(words) + r"\b")
+        return re.compile(self.text)
+
+
+class RuleSet:
+    def __init__(self, rules: list[Rule], revision: object = None):
+        self.revision = revision
+        self.exceptions: list[tuple[Rule, re.Pattern]] = []
+        self.risks: list[tuple[Rule, re.Pattern]] = []
+        for rule in rules:
+            try:
+                compiled = rule.compile()
+            except re.error as exc:  # the admin validates; never let one bad row stop the screen
+                logger.error("Safety rule %s does not compile: %s", rule.id, exc)
+                continue
+            (self.exceptions if rule.kind == "exception" else self.risks).append((rule, compiled))
+
+    def mask(self, text: str) -> str:
+        for _rule, regex in self.exceptions:
+            text = regex.sub(" , ", text)
+        return text
+
+    def matches(self, text: str) -> list[Rule]:
+        return [rule for rule, regex in self.risks if regex.search(text)]
+
+
+def normalise(text: str) -> str:
+    text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def default_rules() -> list[Rule]:
+    from conversations.safety.defaults import RULES
+
+    return [Rule(c, lvl, kind, text, note) for c, lvl, kind, text, note in RULES]
+
+
+_cache_lock = threading.Lock()
+_ruleset: RuleSet | None = None
+_checked_at = 0.0
+
+
+def invalidate_rules() -> None:
+    """Called when a rule changes in this process; other processes notice within seconds."""
+    global _checked_at
+    _checked_at = 0.0
+
+
+def _database_rules() -> tuple[object, list[Rule] | None]:
+    from django.db.models import Count, Max
+
+    from conversations.safety.models import ScreeningRule
+
+    active = ScreeningRule.objects.filter(active=True)
+    stamp = active.aggregate(n=Count("id"), changed=Max("updated_at"), last=Max("id"))
+    revision = (stamp["n"], stamp["changed"], stamp["last"])
+    if _ruleset is not None and _ruleset.revision == revision:
+        return revision, None
+    rows = active.order_by("id").values_list("category", "level", "kind", "text", "note", "id")
+    return revision, [Rule(*row) for row in rows]
+
+
+def current_rules() -> RuleSet:
+    """The active rules, from an in-process cache that follows the database."""
+    global _ruleset, _checked_at
+    now = time.monotonic()
+    if _ruleset is not None and now - _checked_at < RULE_CHECK_SECONDS:
+        return _ruleset
+    with _cache_lock:
+        try:
+            revision, rows = _database_rules()
+        except Exception as exc:  # async context, missing table, database down: keep screening
+            logger.debug("Safety rules not refreshed from the database: %s", exc)
+            if _ruleset is None:
+                _ruleset = RuleSet(default_rules(), revision="defaults")
+            return _ruleset
+        if rows is not None:
+            # An empty table never means "screen nothing": fall back to the shipped rules.
+            _ruleset = RuleSet(rows if any(r.kind != "exception" for r in rows) else default_rules(), revision)
+        _checked_at = now
+        return _ruleset
+
+
+# --- input screen -----------------------------------------------------------------------
+
+
+def _chunks(text: str) -> list[str]:
+    """Sentence windows of at most ``CHUNK_WORDS`` words, so one risky sentence in a long
+    message is not averaged away by the rest of it."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?\n])\s+", text) if re.search(r"[a-z]{2}", s)]
+    chunks, current = [], []
+    for sentence in sentences:
+        words = sentence.split()
+        if current and len(current) + len(words) > CHUNK_WORDS:
+            chunks.append(" ".join(current))
+            current = []
+        current.extend(words)
+    if current:
+        chunks.append(" ".join(current))
+    return chunks
+
+
+def _classify(masked: str) -> tuple[str, str | None, str | None]:
+    from conversations.safety.classifier import CLASSES, get_classifier
+    from conversations.safety.embedding import get_encoder
+
+    chunks = _chunks(masked)
+    if not chunks:
+        return NONE, None, None
+    classifier = get_classifier()
+    embeddings = get_encoder().encode(chunks)
+    probs = classifier.probabilities(embeddings)
+    worst = int((1.0 - probs[:, 0]).argmax())
+    p_risk = float(1.0 - probs[worst, 0])
+    if p_risk < CLASSIFIER_CONCERN:
+        return NONE, None, None
+    category = CLASSES[int(probs[worst, 1:].argmax()) + 1]
+    level = CRISIS if p_risk >= CLASSIFIER_CRISIS else CONCERN
+    example, similarity = classifier.nearest_exemplar(embeddings[worst])
+    return level, category, f"classifier: {category} p={p_risk:.2f} (nearest exemplar {similarity:.2f}: {example!r})"
+
+
+def screen_input(text: str, *, use_model: bool = True) -> InputScreen:
+    """Screen a patient message. ``use_model=False`` is the rules-only baseline (benchmark)."""
+    rules = current_rules()
+    masked = rules.mask(normalise(text or ""))
+    level, categories, reasons = NONE, [], []
+    for rule in rules.matches(masked):
+        if LEVEL_RANK[rule.level] > LEVEL_RANK[level]:
+            level = rule.level
+        if rule.category and rule.category not in categories:
+            categories.append(rule.category)
+        reasons.append(f"rule {rule.id or '-'}: {rule.note or rule.text[:60]}")
+    if use_model and level != CRISIS:
+        model_level, category, reason = _classify(masked)
+        if LEVEL_RANK[model_level] > LEVEL_RANK[level]:
+            level = model_level
+        if category and category not in categories:
+            categories.append(category)
+        if reason:
+            reasons.append(reason)
+    if level == NONE:
+        return InputScreen()
+    return InputScreen(level, tuple(categories), tuple(reasons))
+
+
+# --- output screen ----------------------------------------------------------------------
+
+_NOT = r"(?<!not )(?<!never )(?<!n't )"
+OUTPUT_RULES: dict[str, re.Pattern] = {
+    "self_harm_method": re.compile(
+        r"\b(?:lethal|fatal|deadly|toxic)\s+(?:dose|amount|quantity)\b"
+        r"|\bhow\s+(?:many|much)\s+(?:\w+\s+)?(?:pills|tablets|mg|milligrams)\b.{0,60}\b(?:die|kill|lethal|fatal|overdose)"
+        r"|\b(?:cut|slit|slash)(?:ting)?\s+(?:\w+\s+){0,3}(?:wrists?|veins?|arter(?:y|ies))\b"
+        r"|\b(?:tie|make|use)\s+(?:a\s+)?(?:noose|ligature)\b|\bhang(?:ing)?\s+yourself\b"
+        r"|\b(?:most\s+)?(?:effective|painless|reliable|quick(?:est)?|easiest)\s+(?:way|method)s?\s+to\s+(?:die|kill\s+yourself|end\s+(?:your|it))"
+        r"|\b(?:to|can|could)\s+overdose\s+(?:on|with)\b|\bcut\s+deeper\b"
+        r"|\bjump(?:ing)?\s+(?:off|from)\s+(?:a|the)\s+(?:bridge|building|roof|height)\b.{0,40}\b(?:sure|enough|guarantee|fatal)",
+    ),
+    "encourages_harm": re.compile(
+        rf"\byou\s+should\s+(?:just\s+|really\s+)?(?:kill|hurt|harm|cut|end)\s+(?:yourself|your\s+life|him|her|them|it\s+all)\b"
+        rf"|{_NOT}\b(?:just\s+)?(?:go\s+ahead\s+and|you\s+could)\s+(?:kill|hurt|harm|cut|end)\s+(?:yourself|your\s+life|him|her|them)\b"
+        rf"|(?<!don't )(?<!not )(?<!never )\bkill\s+yourself\b"
+        r"|\b(?:everyone|they|your\s+family)\s+(?:would|will)\s+be\s+better\s+off\s+without\s+you\b"
+        r"|\byou\s+deserve\s+to\s+(?:die|suffer|be\s+hurt|feel\s+pain)\b"
+        r"|\b(?:they|he|she)\s+deserves?\s+to\s+(?:die|be\s+hurt|suffer)\b",
+    ),
+    "claims_human_or_therapist": re.compile(
+        r"\bi\s*(?:am|'m)\s+(?:a\s+|an\s+|your\s+)?(?:real\s+|actual\s+)?(?:human(?:\s+being)?|person|licensed\s+\w+|"
+        r"therapist|psychologist|psychiatrist|counsel+or|doctor|clinician|social\s+worker)\b"
+        r"|\bas\s+(?:your|a)\s+(?:licensed\s+)?(?:therapist|psychologist|psychiatrist|counsel+or|doctor)\b"
+        r"|\bi\s*(?:am|'m)\s+not\s+(?:an?\s+)?(?:ai|bot|robot|machine|chatbot|computer\s+program)\b"
+        r"|\bmy\s+(?:therapy\s+)?(?:license|licence|clinical\s+practice)\b",
+    ),
+}
 
 
 def screen_output(text: str) -> OutputScreen:
-    return OutputScreen()
+    """Regular expressions only (about a microsecond per sentence): it runs on partial text."""
+    lowered = normalise(text or "")
+    categories = tuple(name for name, regex in OUTPUT_RULES.items() if regex.search(lowered))
+    if not categories:
+        return OutputScreen()
+    from conversations.safety.services import output_replacement_text
+
+    return OutputScreen(safe=False, categories=categories, replacement=output_replacement_text())

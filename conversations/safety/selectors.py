@@ -1,0 +1,59 @@
+"""Reads other areas share: flag state for the clinicians' review queue, open-flag counts."""
+
+from __future__ import annotations
+
+from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+
+from conversations.safety.models import SafetyFlag
+
+LEVEL_RANK = {"crisis": 2, "concern": 1}
+
+
+def with_flag_state(qs: QuerySet, conversation_ref: str = "pk") -> QuerySet:
+    """Annotate conversations with ``flag_open`` (an unhandled flag exists) and ``flag_level``
+    (the most severe flag level, open ones first; "" when never flagged).
+
+    Order a review queue with ``.order_by("-flag_open", "-flag_rank", ...)``-style keys.
+    """
+    flags = SafetyFlag.objects.filter(conversation_id=OuterRef(conversation_ref))
+    severity = Case(
+        *(When(level=level, then=Value(rank)) for level, rank in LEVEL_RANK.items()),
+        default=Value(0), output_field=IntegerField(),
+    )
+    open_first = flags.filter(handled_at__isnull=True).annotate(severity=severity).order_by("-severity").values("level")[:1]
+    any_flag = flags.annotate(severity=severity).order_by("-severity").values("level")[:1]
+    return qs.annotate(
+        flag_open=Exists(flags.filter(handled_at__isnull=True)),
+        flag_open_level=Subquery(open_first),
+        flag_any_level=Subquery(any_flag),
+    ).annotate(
+        flag_level=Case(
+            When(flag_open=True, then="flag_open_level"),
+            When(flag_any_level__isnull=False, then="flag_any_level"),
+            default=Value(""),
+        )
+    )
+
+
+def flagged_conversation_ids(*, open_only: bool = True) -> list[int]:
+    """Conversations with flags (open ones only by default), most severe and newest first."""
+    qs = SafetyFlag.objects.open() if open_only else SafetyFlag.objects.all()
+    seen: dict[int, int] = {}
+    for conversation_id, level in qs.order_by("-created_at", "-id").values_list("conversation_id", "level"):
+        seen[conversation_id] = max(seen.get(conversation_id, 0), LEVEL_RANK.get(level, 0))
+    return sorted(seen, key=lambda cid: -seen[cid])
+
+
+def open_flag_count() -> int:
+    return SafetyFlag.objects.open().count()
+
+
+def replacements_by_model() -> list[dict]:
+    """How often the output screen replaced each provider/model's replies."""
+    from django.db.models import Count
+
+    from conversations.safety.models import OutputReplacement
+
+    return list(
+        OutputReplacement.objects.values("provider", "model_name").annotate(count=Count("id")).order_by("-count")
+    )
