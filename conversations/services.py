@@ -202,8 +202,7 @@ def _content_clean(content: str) -> str:
 
 
 def _safety_summary(level: str, categories) -> dict:
-    resources = safety.resources_for_display() if level != Message.SafetyLevel.NONE else []
-    return {"level": level, "categories": list(categories), "resources": resources}
+    return safety.safety_summary(level=level, categories=categories)
 
 
 def _turn_of(patient_message: Message, *, created: bool) -> ChatTurn:

@@ -25,6 +25,19 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "clinicians.add_denylistentry",
         "clinicians.change_denylistentry",
         "clinicians.delete_denylistentry",
+        # safety: handle flags; edit crisis wording, resources and screening lists (versioned)
+        "safety.view_safetyflag",
+        "safety.change_safetyflag",
+        "safety.view_safetytemplate",
+        "safety.change_safetytemplate",
+        "safety.view_crisisresource",
+        "safety.add_crisisresource",
+        "safety.change_crisisresource",
+        "safety.view_screeningrule",
+        "safety.add_screeningrule",
+        "safety.change_screeningrule",
+        "safety.view_contentversion",
+        "safety.view_outputreplacement",
     ],
     STAFF: [
         "conversations.view_conversation",
@@ -38,6 +51,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "clinicians.view_denylistentry",
         "clinicians.view_auditevent",
         "clinicians.view_erasurerecord",
+        # safety: read only
+        "safety.view_safetyflag",
+        "safety.view_safetytemplate",
+        "safety.view_crisisresource",
+        "safety.view_screeningrule",
+        "safety.view_contentversion",
+        "safety.view_outputreplacement",
     ],
 }
 

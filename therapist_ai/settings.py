@@ -123,6 +123,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "therapist_ai.context_processors.service",
+                "conversations.safety.context_processors.open_flags",
             ],
         },
     },
