@@ -27,21 +27,28 @@ start() {  # start NAME COMMAND...: run in the background, remember its pid
   echo "run.sh: started $name (pid $!)"
 }
 
+alive_count() {
+  local n=0 pid
+  for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && n=$((n + 1)); done
+  echo "$n"
+}
+
 stopping=0
-stop_all() {
+stop_all() {  # stop_all [GRACE]: after Ctrl-C the children got SIGINT too; give them GRACE s first
   [ "$stopping" = 1 ] && return
   stopping=1
+  local grace=${1:-0}
+  for _ in $(seq 1 $((grace * 10))); do [ "$(alive_count)" = 0 ] && break; sleep 0.1; done
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for _ in $(seq 1 100); do  # up to 10 s for a clean shutdown, then force
-    alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
+    [ "$(alive_count)" = 0 ] && break
     sleep 0.1
   done
   for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
   wait 2>/dev/null
 }
-trap 'echo "run.sh: stopping..."; stop_all; echo "run.sh: stopped"; exit 0' INT TERM
+trap 'echo "run.sh: stopping..."; stop_all 5; echo "run.sh: stopped"; exit 0' INT
+trap 'echo "run.sh: stopping..."; stop_all 0; echo "run.sh: stopped"; exit 0' TERM
 
 wait_for_port() {  # wait_for_port PORT PID: until something listens on 127.0.0.1:PORT
   for _ in $(seq 1 100); do

@@ -1,0 +1,146 @@
+"""`scripts/run.sh`: web + worker (+ the development responder only with DEBUG=1 and no key).
+
+Runs the real script against the test database; Ctrl-C is a SIGINT to its process group,
+as a terminal sends it.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.db import connection
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class RunScript:
+    def __init__(self, tmp_path, **env):
+        self.port, self.responder_port = free_port(), free_port()
+        self.log = tmp_path / "run.log"
+        environment = {k: v for k, v in os.environ.items() if k not in ("GROQ_API_KEY", "GROQ_BASE_URL")}
+        environment.update(PORT=str(self.port), DEV_RESPONDER_PORT=str(self.responder_port),
+                           DATABASE_URL=database_url(), Q_WORKERS="1", DEV_RESPONDER_TPS="0", **env)
+        self.process = subprocess.Popen(
+            ["scripts/run.sh"], cwd=ROOT, env=environment, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_until_serving(self) -> None:
+        deadline = time.monotonic() + 60
+        while not ("run.sh: Therapist AI on" in self.output and listening(self.port)):
+            assert self.process.poll() is None, self.output
+            assert time.monotonic() < deadline, self.output
+            time.sleep(0.2)
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=10)
+
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.process.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    def wait_for_group_exit(self, seconds: float = 20) -> None:
+        deadline = time.monotonic() + seconds
+        while self.group_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.group_alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+
+@pytest.fixture
+def run_script(tmp_path):
+    started = []
+
+    def start(**env):
+        started.append(RunScript(tmp_path, **env))
+        return started[-1]
+
+    yield start
+    for script in started:
+        script.kill()
+
+
+def test_debug_without_key_starts_the_dev_responder_and_ctrl_c_stops_everything(run_script):
+    run = run_script(DEBUG="1")
+    run.wait_until_serving()
+
+    assert "replies come from the development responder" in run.output
+    page = run.get("/")
+    assert page.status_code == 200 and "development responder" in page.text
+    answer = httpx.post(f"http://127.0.0.1:{run.responder_port}/openai/v1/chat/completions", timeout=10,
+                        json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    assert answer.json()["choices"][0]["message"]["content"]
+
+    os.killpg(run.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+
+    assert run.process.wait(20) == 0
+    run.wait_for_group_exit()
+    assert not run.group_alive(), "a child outlived run.sh"
+    assert "run.sh: stopped" in run.output
+    assert not listening(run.port) and not listening(run.responder_port)
+
+
+def test_production_never_starts_the_dev_responder(run_script):
+    run = run_script(DEBUG="0", SECRET_KEY="x" * 50, ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="0")
+    run.wait_until_serving()
+
+    assert "GROQ_API_KEY is not set" in run.output
+    assert "development responder" not in run.output
+    assert not listening(run.responder_port)
+    assert "development responder" not in run.get("/").text
+
+    run.process.send_signal(signal.SIGTERM)
+    assert run.process.wait(20) == 0
+    run.wait_for_group_exit()
+    assert not run.group_alive()
+
+
+def test_when_the_worker_dies_the_web_server_is_stopped_and_the_script_fails(run_script):
+    run = run_script(DEBUG="1")
+    run.wait_until_serving()
+    worker_pid = int(re.search(r"started worker \(pid (\d+)\)", run.output).group(1))
+
+    os.kill(worker_pid, signal.SIGKILL)
+
+    assert run.process.wait(20) != 0
+    run.wait_for_group_exit()
+    assert "worker (pid" in run.output and "stopping the rest" in run.output
+    assert not run.group_alive() and not listening(run.port)
