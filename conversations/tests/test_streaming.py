@@ -7,6 +7,7 @@ from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 from django.urls import reverse
 
+from conversations.fake_groq import reply_for
 from conversations.services import conversation_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,3 +100,29 @@ def test_crisis_message_streams_the_fixed_reply_without_the_model(fake_groq, pat
     assert fake_groq.chat_requests == []
     assert events[-1][0] == "done" and events[-1][1]["provider"] == "safety"
     assert events[-1][1]["safety"]["level"] == "crisis" and events[-1][1]["safety"]["resources"]
+
+
+def test_reply_is_finished_and_stored_when_the_patient_leaves_mid_stream(asgi_live_server, fake_groq, patient,
+                                                                          conversation):
+    import time
+
+    import httpx
+
+    fake_groq.configure(tokens_per_second=40)
+    with httpx.Client(base_url=asgi_live_server.url, timeout=10) as http:
+        http.get(reverse("login"))
+        token = http.cookies["csrftoken"]
+        http.post(reverse("login"), data={"username": patient.username, "password": "Calm-harbour-2718",
+                                          "csrfmiddlewaretoken": token})
+        url = reverse("conversations:stream", args=[conversation.pk])
+        with http.stream("POST", url, data={"content": "I feel lonely", "csrfmiddlewaretoken":
+                                            http.cookies["csrftoken"]}) as response:
+            for line in response.iter_lines():
+                if line.startswith("event: delta"):
+                    break  # the patient closes the tab after the first sentence
+    deadline = time.monotonic() + 10
+    while not conversation.messages.filter(role="assistant").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    reply = conversation.messages.get(role="assistant")
+    assert reply.status == "ok" and reply.content == reply_for("I feel lonely")
