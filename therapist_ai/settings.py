@@ -181,10 +181,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = [
 if TESTING:
     # Fast hashing in the test suite only (the default PBKDF2 costs ~0.3 s per user).
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -294,6 +294,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SafetyLevelEnum": "conversations.models.Message.SafetyLevel",
         "MessageStatusEnum": "conversations.models.Message.Status",
+        "ModelVersionStatusEnum": "training.models.ModelVersion.Status",
+        "TrainingRunStatusEnum": "training.models.TrainingRun.Status",
     },
 }
 
