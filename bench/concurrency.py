@@ -1,0 +1,122 @@
+"""How many streamed chats one web process holds at once.
+
+A fake Groq upstream that mimics Groq (about 100 ms to the first token, 560 tokens/s) in its
+own process; C patients' chats start together through the streaming page endpoint
+(POST /conversations/{id}/stream/, SSE to the end). C rises until the p99 added latency
+(chat duration through the server minus the same C streams taken directly from the
+upstream with the async ``groq`` client, measured at the same level in the same run)
+exceeds 25 ms or any chat fails. One web worker = one core, so the last level that passed
+is "concurrent streamed chats per core". Two server configurations:
+
+* production: gunicorn + 1 uvicorn worker (gunicorn.conf.py, as in the Procfile)
+* plain sync gunicorn: 1 sync worker (therapist_ai.wsgi)
+
+    python bench/concurrency.py [--levels 1,10,25,50,100,200,300,400] [--database-url ...]
+
+Goal: >= 300 concurrent streamed chats per core, 0 errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from _harness import fake_upstream, patients, pct, prepare, server_env, web_server
+
+THRESHOLD_MS = 25.0
+
+
+async def direct_streams(fake_url: str, count: int) -> list[float]:
+    import groq
+
+    client = groq.AsyncGroq(api_key="bench-key", base_url=fake_url, max_retries=0, timeout=120)
+
+    async def one(i: int) -> float:
+        started = time.perf_counter()
+        stream = await client.chat.completions.create(
+            model="llama-3.1-8b-instant", stream=True,
+            messages=[{"role": "user", "content": f"I feel anxious before work, day {i}."}])
+        async for _ in stream:
+            pass
+        return (time.perf_counter() - started) * 1000
+
+    try:
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+    finally:
+        await client.close()
+
+
+async def server_streams(base_url: str, patient: dict, conversations: list[int], count: int):
+    import httpx
+
+    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits, cookies=patient["cookies"]) as http:
+
+        async def one(i: int):
+            started = time.perf_counter()
+            try:
+                async with http.stream("POST", f"/conversations/{conversations[i]}/stream/",
+                                       data={"content": f"I feel anxious before work, day {i}."},
+                                       headers={"X-CSRFToken": patient["csrf"]}) as response:
+                    body = b"".join([chunk async for chunk in response.aiter_bytes()])
+            except httpx.HTTPError as exc:
+                return None, f"{type(exc).__name__}"
+            if response.status_code != 200 or b"event: done" not in body:
+                return None, f"HTTP {response.status_code}: {body[-120:]!r}"
+            return (time.perf_counter() - started) * 1000, None
+
+        results = await asyncio.gather(*(one(i) for i in range(count)))
+    durations = [d for d, _ in results if d is not None]
+    errors = [e for _, e in results if e is not None]
+    return durations, errors
+
+
+def ladder(kind: str, levels: list[int], fake_url: str, data_dir, patient: dict, conversations: list[int]) -> int:
+    env = server_env(fake_url)
+    passed = 0
+    with web_server(kind, env, data_dir, workers=1) as server:
+        asyncio.run(server_streams(server.base_url, patient, conversations, 2))  # warm-up
+        for level in levels:
+            direct = asyncio.run(direct_streams(fake_url, level))
+            through, errors = asyncio.run(server_streams(server.base_url, patient, conversations, level))
+            added50 = pct(through, 0.5) - pct(direct, 0.5) if through else float("nan")
+            added99 = pct(through, 0.99) - pct(direct, 0.99) if through else float("nan")
+            ok = not errors and added99 <= THRESHOLD_MS
+            print(f"  {kind:5s} C={level:4d}: direct p50 {pct(direct, .5):7.1f} p99 {pct(direct, .99):7.1f} ms | "
+                  f"through server p50 {pct(through, .5):7.1f} p99 {pct(through, .99):7.1f} ms | "
+                  f"added p50 {added50:7.1f} p99 {added99:7.1f} ms | errors {len(errors)}"
+                  f"{'' if ok else '  <- limit'}", flush=True)
+            if errors:
+                print(f"        first error: {errors[0]}")
+            if not ok:
+                break
+            passed = level
+    return passed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,2,5,10,25,50,100,200,300,400")
+    parser.add_argument("--sync-levels", default="1,2,5,10")
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    sync_levels = [int(x) for x in args.sync_levels.split(",")]
+    data_dir = prepare(args.database_url)
+    [patient] = patients(1, prefix="concurrency")
+    from conversations.services import conversation_create
+
+    conversations = [conversation_create(patient=patient["user"]).pk for _ in range(max(levels + sync_levels))]
+    print(f"fake upstream: first token 100 ms, 560 tokens/s; one web worker per configuration; "
+          f"limit: p99 added > {THRESHOLD_MS:.0f} ms or any error")
+    with fake_upstream(ttft=0.1, tps=560) as fake_url:
+        asgi = ladder("asgi", levels, fake_url, data_dir, patient, conversations)
+        wsgi = ladder("wsgi", sync_levels, fake_url, data_dir, patient, conversations)
+    print(f"concurrent streamed chats per core: production (gunicorn + uvicorn worker) {asgi}, "
+          f"plain sync gunicorn {wsgi}; ratio {asgi / max(wsgi, 1):.0f}x "
+          f"(goal >= 300: {'met' if asgi >= 300 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
