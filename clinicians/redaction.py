@@ -170,6 +170,40 @@ def _pattern_suggestions(text: str) -> Iterable[Suggestion]:
             yield Suggestion(start, end, label, replacement, r.entity_type)
 
 
+_PHONE_RUN = re.compile(r"\+?[\d(][\d\s().\-]{5,}\d")
+_TOKEN = re.compile(r"\S+")
+
+
+def _valid_phone(candidate: str) -> bool:
+    import phonenumbers
+
+    for region in PHONE_REGIONS:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(candidate, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
+def _phone_run_suggestions(text: str) -> Iterable[Suggestion]:
+    """Phone numbers inside longer runs of digits (two numbers in a row, a number next to an
+    id), which the phone matcher rejects as one invalid candidate: longest valid pieces."""
+    for run in _PHONE_RUN.finditer(text):
+        tokens = list(_TOKEN.finditer(run.group()))
+        i = 0
+        while i < len(tokens):
+            for j in range(min(len(tokens), i + 6), i, -1):
+                start, end = tokens[i].start(), tokens[j - 1].end()
+                piece = run.group()[start:end].strip("().-")
+                if sum(c.isdigit() for c in piece) >= 7 and _valid_phone(piece):
+                    yield Suggestion(run.start() + start, run.start() + end, "PHONE", "[PHONE]", "PHONE_NUMBER")
+                    i = j
+                    break
+            else:
+                i += 1
+
+
 # Which suggestion wins when two overlap: the patient's own identifiers, then specific
 # patterns, then generic ones (a URL inside an e-mail address is the e-mail).
 _PRIORITY = {"PATIENT_NAME": 0, "PATIENT_EMAIL": 0, "PATIENT_PHONE": 0, "DENY_LIST": 1,
@@ -195,9 +229,20 @@ def merge_overlapping(suggestions: Iterable[Suggestion]) -> list[Suggestion]:
 
 def suggest(text: str, identifiers: Identifiers = Identifiers()) -> list[Suggestion]:
     """Every span of ``text`` worth redacting, sorted and non-overlapping."""
-    found = list(_identifier_suggestions(text, identifiers))
-    found += _pattern_suggestions(text)
-    return merge_overlapping(found)
+    found = merge_overlapping([*_identifier_suggestions(text, identifiers), *_pattern_suggestions(text),
+                               *_phone_run_suggestions(text)])
+    # A match can hide another (a phone number directly followed by an id is one failed
+    # candidate for the phone matcher): blank out what was found, keeping offsets, and
+    # scan again until nothing new appears.
+    for _ in range(3):
+        if not found:
+            break
+        masked = apply(text, [(s.start, s.end, " " * (s.end - s.start)) for s in found])
+        more = [s for s in _pattern_suggestions(masked) if masked[s.start:s.end].strip()]
+        if not more:
+            break
+        found = merge_overlapping([*found, *more])
+    return found
 
 
 def apply(text: str, spans: Sequence[tuple[int, int, str]]) -> str:
