@@ -145,6 +145,7 @@ def current_rules() -> RuleSet:
             logger.debug("Safety rules not refreshed from the database: %s", exc)
             if _ruleset is None:
                 _ruleset = RuleSet(default_rules(), revision="defaults")
+            _checked_at = now
             return _ruleset
         if rows is not None:
             # An empty table never means "screen nothing": fall back to the shipped rules.

@@ -1,0 +1,121 @@
+"""Safety screen on the held-out evaluation set: recall, precision, false alarms, latency.
+
+    python bench/safety_eval.py [--repeat 3]
+
+Uses the database's rules when the tables exist (what the deployment screens with), the
+shipped defaults otherwise. Baseline in the same run: the rules alone (phrase lists and
+patterns, no embedding model). Latency is one message at a time, model loaded, on CPU.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "therapist_ai.settings")
+os.environ.setdefault("DEBUG", "1")
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def metrics(examples, screens):
+    from conversations.safety.defaults import CATEGORIES
+
+    rows = []
+    risk = [i for i, e in enumerate(examples) if e["category"] != "none"]
+    safe = [i for i, e in enumerate(examples) if e["category"] == "none"]
+    for category in (*CATEGORIES, "overall"):
+        members = risk if category == "overall" else [i for i in risk if examples[i]["category"] == category]
+        detected = [i for i in members if screens[i].level != "none"]
+        if category == "overall":
+            flagged = [i for i, s in enumerate(screens) if s.level != "none"]
+            correct = [i for i in flagged if examples[i]["category"] != "none"]
+            false_alarms = [i for i in safe if screens[i].level != "none"]
+            right_category = detected
+        else:
+            flagged = [i for i, s in enumerate(screens) if category in s.categories]
+            correct = [i for i in flagged if examples[i]["category"] == category]
+            false_alarms = [i for i in safe if category in screens[i].categories]
+            right_category = [i for i in members if category in screens[i].categories]
+        rows.append((category, len(members), len(detected) / max(len(members), 1),
+                     len(right_category) / max(len(members), 1), len(correct) / max(len(flagged), 1),
+                     len(false_alarms) / max(len(safe), 1)))
+    crisis = [i for i, e in enumerate(examples) if e["level"] == "crisis"]
+    crisis_recall = sum(screens[i].level == "crisis" for i in crisis) / len(crisis)
+    return rows, crisis_recall
+
+
+def timings(examples, screen, repeat):
+    samples = []
+    for _ in range(repeat):
+        for example in examples:
+            started = time.perf_counter()
+            screen(example["text"])
+            samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="passes over the set for latency samples")
+    args = parser.parse_args()
+    import django
+
+    django.setup()
+    from conversations.safety import screening
+    from conversations.safety.classifier import EVAL_PATH, TRAIN_PATH, get_classifier, load_examples
+    from conversations.safety.embedding import get_encoder
+
+    examples = load_examples(EVAL_PATH)
+    train_texts = {e["text"].strip().lower() for e in load_examples(TRAIN_PATH)}
+    leaked = sum(e["text"].strip().lower() in train_texts for e in examples)
+    started = time.perf_counter()
+    get_encoder(), get_classifier()
+    load_s = time.perf_counter() - started
+    rules = screening.current_rules()
+    print(f"evaluation set: {len(examples)} messages ({sum(e['category'] != 'none' for e in examples)} risk), "
+          f"{leaked} also in the training exemplars; rules: {len(rules.risks)} risk + "
+          f"{len(rules.exceptions)} exceptions ({'defaults' if rules.revision == 'defaults' else 'database'}); "
+          f"model load {load_s:.2f} s")
+
+    results = {}
+    for name, use_model in (("rules only (baseline)", False), ("rules + MiniLM classifier", True)):
+        screens = [screening.screen_input(e["text"], use_model=use_model) for e in examples]
+        rows, crisis_recall = metrics(examples, screens)
+        samples = timings(examples, lambda t, m=use_model: screening.screen_input(t, use_model=m), args.repeat)
+        results[name] = (rows, crisis_recall, samples, screens)
+        print(f"\n== {name}")
+        print(f"{'category':<20}{'n':>4}{'recall':>9}{'cat.recall':>12}{'precision':>11}{'false alarm':>13}")
+        for category, n, recall, cat_recall, precision, fa in rows:
+            print(f"{category:<20}{n:>4}{recall:>9.3f}{cat_recall:>12.3f}{precision:>11.3f}{fa:>13.3f}")
+        print(f"crisis-level recall on crisis-labelled messages: {crisis_recall:.3f}")
+        print(f"latency per message: p50 {percentile(samples, 50):.2f} ms, p99 {percentile(samples, 99):.2f} ms, "
+              f"max {max(samples):.2f} ms ({len(samples)} screens)")
+
+    by_kind = defaultdict(lambda: [0, 0])
+    _rows, _c, _s, screens = results["rules + MiniLM classifier"]
+    for example, screen in zip(examples, screens, strict=True):
+        right = (screen.level != "none") == (example["category"] != "none")
+        by_kind[(example["category"] == "none", example["kind"])][0] += right
+        by_kind[(example["category"] == "none", example["kind"])][1] += 1
+    print("\nright verdicts by kind: " + ", ".join(
+        f"{'non-risk' if negative else 'risk'}/{kind} {ok}/{n}" for (negative, kind), (ok, n) in sorted(by_kind.items())))
+    misses = [e["text"] for e, s in zip(examples, screens, strict=True) if (s.level != "none") != (e["category"] != "none")]
+    print("wrong verdicts:\n" + "\n".join(f"  - {t[:100]}" for t in misses))
+    base, full = results["rules only (baseline)"], results["rules + MiniLM classifier"]
+    print(f"\nratio full/baseline: recall {full[0][-1][2] / base[0][-1][2]:.2f}x, "
+          f"p50 latency {percentile(full[2], 50) / percentile(base[2], 50):.1f}x, "
+          f"p99 latency {percentile(full[2], 99) / percentile(base[2], 99):.1f}x; "
+          f"median screen time {statistics.median(full[2]):.2f} ms vs {statistics.median(base[2]):.3f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The numpy MiniLM forward pass matches sentence-transformers, and the web process needs no torch."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conversations.safety.embedding import get_encoder, model_path
+
+TEXTS = [
+    "I want to kill myself",
+    "this exam is killing me",
+    "",
+    "Résumé naïve café — emojis 🙂 and punctuation!!!",
+    "word " * 400,  # longer than the 256-token limit: truncated the same way
+    "my dad hits me when he's drunk and I'm scared to go home",
+]
+
+
+@pytest.mark.slow
+def test_embeddings_match_sentence_transformers_within_1e_4_cosine():
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(model_path()), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    ours = get_encoder().encode(TEXTS)
+    cosine = (ours * reference).sum(axis=1)
+    assert ours.shape == (len(TEXTS), 384)
+    assert np.all(cosine > 1 - 1e-4), cosine
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_batched_and_single_encoding_agree():
+    encoder = get_encoder()
+    batch = encoder.encode(TEXTS[:4] + TEXTS[5:])
+    single = np.stack([encoder.encode(t)[0] for t in TEXTS[:4] + TEXTS[5:]])
+    assert np.allclose(batch, single, atol=1e-5)
+
+
+def test_screening_in_the_web_process_never_imports_torch_or_transformers():
+    code = (
+        "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE','therapist_ai.settings');"
+        "os.environ.setdefault('DEBUG','1'); django.setup();"
+        "from conversations.safety.screening import screen_input, screen_output;"
+        "assert screen_input('everyone would be better off without me').is_crisis;"
+        "screen_output('hello'); import conversations.services, conversations.api;"
+        "bad = sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules);"
+        "print('IMPORTED', bad)"
+    )
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "IMPORTED []" in out.stdout
