@@ -29,7 +29,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -509,6 +509,7 @@ async def message_stream(*, conversation: Conversation, content: str) -> AsyncIt
         yield _done_event(plan.reply, patient)
         return
     queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+    listener_gone = False
 
     async def generate() -> None:
         try:
@@ -521,6 +522,10 @@ async def message_stream(*, conversation: Conversation, content: str) -> AsyncIt
             queue.put_nowait(_done_event(reply, patient))
         finally:
             queue.put_nowait(None)
+            if listener_gone:
+                # The request has already finished, so nothing else will close the database
+                # connection this late write opened.
+                await sync_to_async(close_old_connections)()
 
     task = asyncio.create_task(generate())
     try:
@@ -528,5 +533,6 @@ async def message_stream(*, conversation: Conversation, content: str) -> AsyncIt
             yield event
     finally:
         if not task.done():
+            listener_gone = True
             _orphaned.add(task)
             task.add_done_callback(_orphaned.discard)

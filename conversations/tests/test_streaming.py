@@ -10,7 +10,7 @@ from django.urls import reverse
 from conversations.fake_groq import reply_for
 from conversations.services import conversation_create
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def post_stream(user, conversation_id, content):
