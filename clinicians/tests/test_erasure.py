@@ -1,0 +1,73 @@
+"""Erasure: the account and everything about it go; a content-free record stays."""
+
+import pytest
+from django.contrib.auth.models import User
+from django_q.models import OrmQ
+from django_q.tasks import async_task
+
+from clinicians import services
+from clinicians.models import ApprovalRange, ErasureRecord, MessageExclusion, Redaction, Review
+from clinicians.signals import patient_erased
+from clinicians.tests.conftest import make_patient, make_transcript
+from conversations.models import Conversation, Message, PatientProfile
+
+
+def summarise_conversation(conversation_id):
+    """A task about one conversation (stands in for any id-carrying task)."""
+    return conversation_id
+
+
+def notify(message_id=None, user_id=None):
+    return message_id, user_id
+
+
+@pytest.mark.django_db
+def test_erasure_deletes_everything_about_the_patient_and_keeps_a_content_free_record(clinician):
+    patient = make_patient("er_pat", first_name="Cornelius")
+    other = make_patient("er_other")
+    conv = make_transcript(patient, [("Cornelius, cornelius@home.example.com", "hi"), ("more", "ok")])
+    kept = make_transcript(other, [("other words", "reply")])
+    services.redactions_suggest(conversation=conv, actor=clinician)
+    services.message_exclude(message=conv.messages.get(content="more"), clinician=clinician)
+    services.transcript_approve(conversation=conv, clinician=clinician, override_reason="x")
+    message_ids = sorted(conv.messages.values_list("id", flat=True))
+    async_task("clinicians.tests.test_erasure.summarise_conversation", conv.pk)
+    async_task("clinicians.tests.test_erasure.notify", message_id=message_ids[0])
+    async_task("clinicians.tests.test_erasure.notify", user_id=patient.pk)
+    async_task("clinicians.tests.test_erasure.summarise_conversation", kept.pk)
+    assert OrmQ.objects.count() == 4
+
+    record = services.patient_erase(user=patient, actor=patient)
+
+    assert not User.objects.filter(pk=patient.pk).exists()
+    assert not PatientProfile.objects.filter(user_id=patient.pk).exists()
+    assert not Conversation.objects.filter(pk=conv.pk).exists()
+    assert not Message.objects.filter(pk__in=message_ids).exists()
+    for model in (Review, Redaction, MessageExclusion, ApprovalRange):
+        assert not model.objects.filter(conversation_id=conv.pk).exists()
+    remaining = [q.task["args"] for q in OrmQ.objects.all()]
+    assert remaining == [(kept.pk,)]
+    assert (record.conversation_ids, sorted(record.message_ids)) == ([conv.pk], message_ids)
+    assert (record.conversation_count, record.message_count, record.queued_tasks_removed) == (1, 4, 3)
+    assert record.subject_hash == services.subject_hash(patient.pk) and str(patient.pk) != record.subject_hash
+    assert Conversation.objects.filter(pk=kept.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_patient_erased_signal_is_sent_on_commit(clinician):
+    received = []
+
+    def listener(sender, **kwargs):
+        received.append(kwargs)
+
+    patient = make_patient("er_sig")
+    conv = make_transcript(patient, [("a", "b")])
+    message_ids = list(conv.messages.values_list("id", flat=True))
+    patient_erased.connect(listener)
+    try:
+        record = services.patient_erase(user=patient, actor=patient)
+    finally:
+        patient_erased.disconnect(listener)
+    assert received == [{"signal": patient_erased, "erasure_record_id": record.pk, "conversation_ids": [conv.pk],
+                         "message_ids": message_ids}]
+    assert ErasureRecord.objects.get().requested_by_self is True
