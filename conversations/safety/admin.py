@@ -72,12 +72,6 @@ class ContentVersionAdmin(admin.ModelAdmin):
     list_filter = ("content_type", "action")
     readonly_fields = [f.name for f in ContentVersion._meta.fields]
 
-    def get_search_results(self, request, queryset, search_term):
-        object_id = request.GET.get("object_id")
-        if object_id and object_id.isdigit():
-            queryset = queryset.filter(object_id=int(object_id))
-        return super().get_search_results(request, queryset, search_term)
-
     def has_add_permission(self, request):
         return False
 

@@ -112,6 +112,9 @@ def test_clinician_edits_the_crisis_template_and_each_version_is_kept_and_audite
     assert versions[1].snapshot["body"] == body and versions[1].changed_by == clinician
     assert AuditEvent.objects.filter(action="safety.safetytemplate_changed", actor=clinician,
                                      target_id=str(template.pk), before="v1", after="v2").exists()
+    history = client.get(reverse("admin:safety_contentversion_changelist"),
+                         {"content_type": "safetytemplate", "object_id": template.pk})
+    assert history.status_code == 200 and history.context["cl"].result_count == 2
     reply = crisis_reply_text(screen=CRISIS)
     assert reply.startswith("You matter.") and "Call or text 988" in reply
 
