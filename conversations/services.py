@@ -240,18 +240,37 @@ def _title_from(content: str) -> str:
     return first_line[:60] + ("…" if len(first_line) > 60 else "")
 
 
-def _input_screen(message: Message) -> InputScreen | None:
-    """Screen the committed message and store the verdict on it. None: the screen failed."""
+def _input_screen_run(text: str) -> InputScreen | None:
+    """The input screen's verdict, or None when the screen itself failed (the model is then not asked)."""
     try:
-        screen = screen_input(message.content)
+        return screen_input(text)
     except Exception:
-        log.exception("Input screen failed for message %s; the model is not asked", message.pk)
+        log.exception("Input screen failed; the model is not asked")
         return None
+
+
+def _input_screen_off_loop(text: str) -> InputScreen | None:
+    """``_input_screen_run`` for a worker thread: a database connection the screen opened is closed."""
+    try:
+        return _input_screen_run(text)
+    finally:
+        close_old_connections()
+
+
+def _input_verdict_store(message: Message, screen: InputScreen | None) -> None:
+    if screen is None:
+        return
     message.safety_level = screen.level
     message.safety_categories = list(screen.categories)
     Message.objects.filter(pk=message.pk).update(
         safety_level=screen.level, safety_categories=list(screen.categories)
     )
+
+
+def _input_screen(message: Message) -> InputScreen | None:
+    """Screen the committed message and store the verdict on it (sync callers)."""
+    screen = _input_screen_run(message.content)
+    _input_verdict_store(message, screen)
     return screen
 
 
@@ -323,6 +342,14 @@ def _output_screen(text: str) -> OutputScreen | None:
     except Exception:
         log.exception("Output screen failed; the reply is withheld")
         return None
+
+
+def _output_screen_off_loop(text: str) -> OutputScreen | None:
+    """``_output_screen`` for a worker thread (a replacement template may come from the database)."""
+    try:
+        return _output_screen(text)
+    finally:
+        close_old_connections()
 
 
 def _answer(patient_message: Message, screen: InputScreen | None, update: Message | None = None) -> Message:
@@ -413,10 +440,12 @@ class _StreamPlan:
     reply: Message | None = None  # already stored (crisis, screen failure)
 
 
-def _stream_begin(conversation: Conversation, content: str) -> _StreamPlan:
-    content = _content_clean(content)
-    patient_message, _ = _patient_message_store(conversation, content, None)
-    screen = _input_screen(patient_message)
+def _stream_patient_message(conversation: Conversation, content: str) -> Message:
+    return _patient_message_store(conversation, _content_clean(content), None)[0]
+
+
+def _stream_plan(patient_message: Message, screen: InputScreen | None) -> _StreamPlan:
+    _input_verdict_store(patient_message, screen)
     plan = _StreamPlan(patient_message, screen)
     if screen is None or screen.is_crisis:
         plan.reply = _answer(patient_message, screen)
@@ -424,6 +453,13 @@ def _stream_begin(conversation: Conversation, content: str) -> _StreamPlan:
     plan.provider = active_provider()
     plan.prompt = _prompt_build(patient_message, screen)
     return plan
+
+
+async def _stream_begin(conversation: Conversation, content: str) -> _StreamPlan:
+    """Commit the message, screen it (off the database thread: the screen may be CPU-heavy), plan."""
+    patient_message = await sync_to_async(_stream_patient_message)(conversation, content)
+    screen = await sync_to_async(_input_screen_off_loop, thread_sensitive=False)(patient_message.content)
+    return await sync_to_async(_stream_plan)(patient_message, screen)
 
 
 def _done_event(reply: Message, patient_message: Message) -> StreamEvent:
@@ -437,7 +473,7 @@ def _done_event(reply: Message, patient_message: Message) -> StreamEvent:
 
 async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None], None]) -> None:
     """Drive the provider, screen as text arrives, store the reply; events go to ``emit``."""
-    screen_async = sync_to_async(_output_screen, thread_sensitive=False)
+    screen_async = sync_to_async(_output_screen_off_loop, thread_sensitive=False)
     store = sync_to_async(_reply_store)
     provider, started = plan.provider, time.monotonic()
     received, shown, usage, output = "", 0, Usage(), OutputScreen()
@@ -499,7 +535,7 @@ async def message_stream(*, conversation: Conversation, content: str) -> AsyncIt
     (the reply was replaced by the safe template), and finally ``done`` or ``error``. If the
     consumer stops listening, generation continues and the reply is stored.
     """
-    plan = await sync_to_async(_stream_begin)(conversation, content)
+    plan = await _stream_begin(conversation, content)
     patient = plan.patient_message
     yield StreamEvent("patient", {"id": patient.pk, "content": patient.content,
                                   "safety_level": patient.safety_level})
