@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from clinicians.api import MeConsentView, MeExportView, MeView, RedactionViewSet, TranscriptViewSet
 from conversations.api import ConversationViewSet, TokenObtainView
+from conversations.safety.api import SafetyFlagViewSet
 from therapist_ai import health
 from training.api import ModelVersionViewSet, TrainingRunViewSet
 
@@ -15,6 +16,7 @@ api_router.register("training-runs", TrainingRunViewSet, basename="training-run"
 api_router.register("model-versions", ModelVersionViewSet, basename="model-version")
 api_router.register("transcripts", TranscriptViewSet, basename="transcript")
 api_router.register("redactions", RedactionViewSet, basename="redaction")
+api_router.register("safety-flags", SafetyFlagViewSet, basename="safety-flag")
 
 api_v1 = [
     path("auth/token/", TokenObtainView.as_view(), name="token"),

@@ -168,3 +168,22 @@ def test_flagging_a_conversation_twice_keeps_both_flags(patient):
     conversation_flag(conversation=conversation, message=None, screen=CRISIS)
     assert SafetyFlag.objects.filter(conversation=conversation).count() == 2
     assert conversation_flag(conversation=conversation, message=None, screen=InputScreen()) is None
+
+
+def test_api_lists_flags_for_clinicians_and_staff_and_clinicians_handle_them(flagged, clinician, staff_user,
+                                                                              patient, client):
+    flag = flagged[2]
+    url = "/api/v1/safety-flags/"
+    client.force_login(patient)
+    assert client.get(url).status_code == 403
+    client.force_login(staff_user)
+    assert [f["id"] for f in client.get(url, {"open": "true"}).json()["results"]] == [flag.pk]
+    assert client.post(f"{url}{flag.pk}/handle/", {"note": "x"}, content_type="application/json").status_code == 403
+
+    client.force_login(clinician)
+    missing = client.post(f"{url}{flag.pk}/handle/", {}, content_type="application/json")
+    assert missing.status_code == 400 and "note" in missing.json()
+    done = client.post(f"{url}{flag.pk}/handle/", {"note": "Called, safe now."}, content_type="application/json")
+    assert done.status_code == 200
+    assert done.json()["is_open"] is False and done.json()["handled_by"] == "clinician_cora"
+    assert client.get(url, {"open": "true"}).json()["results"] == []
