@@ -391,8 +391,9 @@ def message_send(*, conversation: Conversation, content: str, idempotency_key: s
     if not created:
         return _turn_of(patient_message, created=False)
     screen = _input_screen(patient_message)
-    _answer(patient_message, screen)
-    return _turn_of(patient_message, created=True)
+    reply = _answer(patient_message, screen)
+    return ChatTurn(patient_message, reply,
+                    _safety_summary(patient_message.safety_level, patient_message.safety_categories))
 
 
 def reply_retry(*, message: Message) -> ChatTurn:
