@@ -79,6 +79,11 @@ if [ -z "${GROQ_API_KEY:-}" ]; then
 fi
 
 # --- TRAINING owner: base model bootstrap goes here (runs once, before the workers start). ---
+# Without BASE_MODEL, fine-tuning uses a small local model built from the shipped corpus
+# (no download; about a minute the first time, skipped when a valid one exists).
+if [ -z "${BASE_MODEL:-}" ]; then
+  "$PY" manage.py bootstrap_base_model || { echo "run.sh: bootstrap_base_model failed" >&2; stop_all; exit 1; }
+fi
 # --- end TRAINING bootstrap ---
 
 start web "$VENV/bin/uvicorn" therapist_ai.asgi:application --host "$HOST" --port "$PORT" \
@@ -86,6 +91,8 @@ start web "$VENV/bin/uvicorn" therapist_ai.asgi:application --host "$HOST" --por
 start worker "$PY" manage.py qcluster
 
 # --- TRAINING owner: training worker goes here (e.g. start training-worker "$PY" manage.py ...). ---
+# Its own django-q2 cluster (one worker, recycled after every run), so chat jobs never wait.
+start training-worker env Q_CLUSTER_NAME=training "$PY" manage.py qcluster
 # --- end TRAINING worker ---
 
 echo "run.sh: Therapist AI on http://$HOST:$PORT/ (Ctrl-C stops everything)"

@@ -34,11 +34,14 @@ def tiny_base_model(tmp_path_factory) -> Path:
     return target
 
 
+SYSTEM_PROMPT = "You are a supportive AI assistant, not a therapist."
+
 TRAIN_ENV = {
+    "THERAPIST_SYSTEM_PROMPT": SYSTEM_PROMPT,
     "TRAIN_EPOCHS": "1",
     "TRAIN_MAX_STEPS": "6",
     "TRAIN_BATCH_SIZE": "4",
-    "TRAIN_MAX_LENGTH": "256",
+    "TRAIN_MAX_LENGTH": "1024",
     "TRAIN_LORA_R": "4",
     "TRAIN_LORA_ALPHA": "8",
     "TRAIN_HEARTBEAT_INTERVAL": "0.3",
@@ -54,13 +57,14 @@ def train_settings(settings, tiny_base_model, tmp_path):
     settings.TRAIN_EPOCHS = 1.0
     settings.TRAIN_MAX_STEPS = 6
     settings.TRAIN_BATCH_SIZE = 4
-    settings.TRAIN_MAX_LENGTH = 256
+    settings.TRAIN_MAX_LENGTH = 1024
     settings.TRAIN_LORA_R = 4
     settings.TRAIN_LORA_ALPHA = 8
     settings.TRAIN_HEARTBEAT_INTERVAL = 0.3
     settings.TRAIN_HEARTBEAT_TIMEOUT = 3
     settings.AUTO_TRAIN_THRESHOLD = 100
     settings.ENABLE_AUTO_TRAINING = False
+    settings.THERAPIST_SYSTEM_PROMPT = SYSTEM_PROMPT  # short: the tiny tokenizer makes long prompts costly
     return settings
 
 

@@ -1,7 +1,5 @@
 """One training run in the foreground (``--dry-run``: dataset statistics only)."""
 
-import sys
-
 from django.core.management.base import BaseCommand, CommandError
 
 from training.models import TrainingRun
@@ -44,8 +42,8 @@ class Command(BaseCommand):
         width = 30
         done = int(width * progress.step / max(1, progress.total))
         loss = f" loss {progress.loss:.4f}" if progress.loss is not None else ""
-        sys.stdout.write(f"\r[{'#' * done}{'.' * (width - done)}] {progress.step}/{progress.total}{loss}")
-        sys.stdout.flush()
+        self.stdout.write(f"\r[{'#' * done}{'.' * (width - done)}] {progress.step}/{progress.total}{loss}", ending="")
+        self.stdout.flush()
 
     def _statistics(self) -> None:
         from django.conf import settings
