@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -168,13 +170,13 @@ class _Builder:
             return None
         messages = [{"role": "system", "content": settings.THERAPIST_SYSTEM_PROMPT}]
         ids: list[int] = []
+        digest = hashlib.sha256()
         for role, texts, message_ids in turns:
-            messages.append({"role": role, "content": "\n\n".join(texts)})
+            content = "\n\n".join(texts)
+            messages.append({"role": role, "content": content})
             ids.extend(message_ids)
-        digest = hashlib.sha256(
-            json.dumps([ids, messages[1:]], ensure_ascii=False).encode()
-        ).hexdigest()
-        return TrainingExample(self.conversation_id, ids, messages, digest)
+            digest.update(f"{role}\x1f{message_ids}\x1f{content}\x1e".encode())
+        return TrainingExample(self.conversation_id, ids, messages, digest.hexdigest())
 
 
 def _keep(row, builder: _Builder) -> bool:
@@ -184,10 +186,32 @@ def _keep(row, builder: _Builder) -> bool:
     return not (role == ASSISTANT and reply_to_id in builder.dropped)
 
 
+@contextmanager
+def _plans_for_whole_results():
+    """PostgreSQL plans cursor queries for the first 10% of rows (``cursor_tuple_fraction``);
+    with stale statistics that picks per-row nested loops that take minutes. The export
+    reads every row, so plan for all of them."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET cursor_tuple_fraction = 1.0")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET cursor_tuple_fraction")
+
+
 def training_examples(*, consent_at_export: bool = True) -> Iterator[TrainingExample]:
     """THE training set: approved, consented now, not erased, not excluded, not
     crisis-flagged unless explicitly included, redacted text only, in chat format.
     Streams with constant memory (two server-side cursors walked in step)."""
+    with _plans_for_whole_results():
+        yield from _examples(consent_at_export)
+
+
+def _examples(consent_at_export: bool) -> Iterator[TrainingExample]:
     rows = (
         eligible_messages(consent_at_export=consent_at_export)
         .order_by("conversation_id", "id")
