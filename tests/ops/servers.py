@@ -79,13 +79,18 @@ def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
 
 
 def stop(proc: subprocess.Popen, *, timeout: float = 15.0) -> None:
+    """SIGTERM to the leader (gunicorn/qcluster stop their own children), then clean up the group."""
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait(5)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # anything the leader left behind
+    except ProcessLookupError:
+        pass
     proc.log_file.close()
 
 
