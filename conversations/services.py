@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 User = get_user_model()
 
 SCREEN_UNAVAILABLE = "The safety check could not run, so the AI was not asked. Please try again."
+INTERRUPTED = "The reply was interrupted because the server restarted."
 
 
 # --- Accounts -------------------------------------------------------------------------------
@@ -478,7 +479,7 @@ async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None
     store = sync_to_async(_reply_store)
     provider, started = plan.provider, time.monotonic()
     received, shown, usage, output = "", 0, Usage(), OutputScreen()
-    failure = ""
+    failure, interrupted = "", False
     chunks = provider.stream(plan.prompt)
     try:
         async for item in chunks:
@@ -500,6 +501,10 @@ async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None
                 shown = len(received)
     except ProviderError as exc:
         failure = exc.reason
+    except asyncio.CancelledError:
+        # The server is shutting down: keep what the patient saw, marked failed (retryable).
+        interrupted = True
+        failure = INTERRUPTED
     finally:
         if hasattr(chunks, "aclose"):
             await chunks.aclose()  # stops the upstream request when the reply was replaced
@@ -522,6 +527,8 @@ async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None
             emit(StreamEvent("delta", {"text": text[len(received):]}))
         reply = await store(**common, content=text, model_name=provider.model, usage=usage, output=output)
     emit(_done_event(reply, plan.patient_message))
+    if interrupted:
+        raise asyncio.CancelledError
 
 
 # Generations whose page went away are finished (and stored) anyway; keep them referenced.

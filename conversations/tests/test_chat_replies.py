@@ -111,3 +111,35 @@ def test_retry_answers_the_same_patient_message_without_duplicates(fake_groq, co
     patient, replies = stored(conversation)
     assert len(patient) == 1 and len(replies) == 1
     assert fake_groq.chat_requests[-1].messages[-1]["content"] == "Are you there?"
+
+
+def test_reply_interrupted_by_a_server_shutdown_is_stored_as_failed_with_what_was_shown(fake_groq, conversation):
+    import asyncio
+
+    from conversations import services
+
+    fake_groq.configure(tokens_per_second=30)
+
+    async def shut_down_mid_reply():
+        plan = await services._stream_begin(conversation, "I feel lonely")
+        first_delta = asyncio.Event()
+        events = []
+
+        def emit(event):
+            events.append(event)
+            if event.type == "delta":
+                first_delta.set()
+
+        task = asyncio.create_task(services._stream_generate(plan, emit))
+        await first_delta.wait()
+        task.cancel()  # what the event loop does to running tasks when the server stops
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return events
+
+    events = async_to_sync(shut_down_mid_reply)()
+
+    reply = conversation.messages.get(role=Message.Role.ASSISTANT)
+    assert reply.status == "failed" and reply.failure_reason == services.INTERRUPTED
+    assert reply.content == events[0].data["text"]
+    assert events[-1].type == "error"
