@@ -65,7 +65,7 @@ class TranscriptAdmin(admin.ModelAdmin):
         return selectors.transcript_queue()
 
     def get_ordering(self, request):
-        return ("-flag_rank", "-updated_at", "-id")
+        return ("-flag_open", "-flag_rank", "-updated_at", "-id")
 
     def has_add_permission(self, request):
         return False
@@ -80,7 +80,8 @@ class TranscriptAdmin(admin.ModelAdmin):
     @admin.display(description="Flag", ordering="flag_rank")
     def flag(self, obj):
         name = FLAG_NAMES.get(obj.flag_rank, "")
-        return format_html('<span class="curation-flag curation-flag-{}">{}</span>', name or "none", name or "–")
+        label = f"{name} (open)" if name and obj.flag_open else name or "–"
+        return format_html('<span class="curation-flag curation-flag-{}">{}</span>', name or "none", label)
 
     @admin.display(description="Status")
     def status(self, obj):

@@ -1,49 +1,54 @@
 """The one place curation decides what "crisis-flagged" means.
 
-A conversation is crisis-flagged when any of its messages was screened at crisis level
-(the chat flow stores the screen's verdict on each message). The safety app's
-``with_flag_state`` annotation (flag level, open/handled) is used for ordering and
-showing the review queue when it is installed; the training-set rule stays this one.
+A conversation is crisis-flagged when the safety app raised a crisis flag on it (open or
+handled: handling a flag is about care, not about training), or when any of its
+messages was screened at crisis level (the verdict stored on each message). The review
+queue also uses the safety app's ``with_flag_state`` (open flags first).
 """
 
 from __future__ import annotations
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    ExpressionWrapper,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 
 from conversations.models import Message
+from conversations.safety.models import SafetyFlag
+from conversations.safety.selectors import with_flag_state
 
 CRISIS = Message.SafetyLevel.CRISIS
 CONCERN = Message.SafetyLevel.CONCERN
 
 
-def crisis_exists(conversation_ref: str = "pk") -> Exists:
-    """``Exists`` expression: the conversation at ``OuterRef(conversation_ref)`` is crisis-flagged."""
-    return Exists(
-        Message.objects.filter(conversation_id=OuterRef(conversation_ref), safety_level=CRISIS)
-    )
+def _flagged(level: str, conversation_ref: str) -> ExpressionWrapper:
+    by_message = Exists(Message.objects.filter(conversation_id=OuterRef(conversation_ref), safety_level=level))
+    by_flag = Exists(SafetyFlag.objects.filter(conversation_id=OuterRef(conversation_ref), level=level))
+    return ExpressionWrapper(Q(by_message) | Q(by_flag), output_field=BooleanField())
 
 
-def concern_exists(conversation_ref: str = "pk") -> Exists:
-    return Exists(
-        Message.objects.filter(conversation_id=OuterRef(conversation_ref), safety_level=CONCERN)
-    )
+def crisis_exists(conversation_ref: str = "pk"):
+    """Boolean expression: the conversation at ``OuterRef(conversation_ref)`` is crisis-flagged."""
+    return _flagged(CRISIS, conversation_ref)
 
 
 def with_flag_rank(qs: QuerySet) -> QuerySet:
-    """Annotate ``flag_rank`` (2 crisis, 1 concern, 0 none) for ordering the review queue."""
-    qs = qs.annotate(
-        is_crisis=crisis_exists(),
-        is_concern=concern_exists(),
-    ).annotate(
+    """Annotate ``flag_rank`` (2 crisis, 1 concern, 0 none) and the safety app's
+    ``flag_open`` / ``flag_level``, for ordering and filtering the review queue."""
+    qs = with_flag_state(qs).annotate(is_crisis=crisis_exists(), is_concern=_flagged(CONCERN, "pk"))
+    return qs.annotate(
         flag_rank=Case(
-            When(is_crisis=True, then=Value(2)),
-            When(is_concern=True, then=Value(1)),
+            When(Q(is_crisis=True), then=Value(2)),
+            When(Q(is_concern=True), then=Value(1)),
             default=Value(0),
             output_field=IntegerField(),
         )
     )
-    try:  # the safety app's richer flag state (open/handled), once it exists
-        from conversations.safety.selectors import with_flag_state
-    except ImportError:
-        return qs
-    return with_flag_state(qs)

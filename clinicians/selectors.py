@@ -274,7 +274,7 @@ def transcript_queue() -> QuerySet:
             output_field=IntegerField(),
         ),
     )
-    return qs.order_by("-flag_rank", "-updated_at", "-id")
+    return qs.order_by("-flag_open", "-flag_rank", "-updated_at", "-id")
 
 
 def _new_message_count():

@@ -164,3 +164,16 @@ def test_approved_after_counts_only_messages_approved_later(clinician):
 
     assert selectors.training_message_count() == 4
     assert selectors.training_message_count(approved_after=cut) == 2
+
+
+def test_a_safety_flag_alone_keeps_a_transcript_out_until_included(tmp_path, clinician):
+    from conversations.safety.models import SafetyFlag
+
+    conv = make_transcript(make_patient("p_flag"), [("hard day", "I'm here")])
+    SafetyFlag.objects.create(conversation=conv, level="crisis", reason="reviewed by screen")
+    services.transcript_approve(conversation=conv, clinician=clinician)
+    assert export_lines(tmp_path) == []
+    assert selectors.transcript_queue().get(pk=conv.pk).flag_rank == 2
+
+    services.transcript_crisis_include(conversation=conv, clinician=clinician, include=True, reason="safe to use")
+    assert [line["conversation_id"] for line in export_lines(tmp_path)] == [conv.pk]
