@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from datetime import timedelta
+
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from conversations.models import Conversation, Message
 
@@ -18,15 +21,30 @@ def conversation_of_patient(*, patient, conversation_id: int) -> Conversation:
     return get_object_or_404(Conversation.objects.owned_by(patient), pk=conversation_id)
 
 
+# A patient message still without a reply after this long was abandoned (a crash mid-answer).
+UNANSWERED_AFTER = timedelta(minutes=2)
+
+
 def transcript(*, conversation: Conversation) -> list[Message]:
-    """Patient and assistant messages in order, as the patient sees them."""
-    return list(
-        conversation.messages.exclude(role=Message.Role.SYSTEM).order_by("created_at", "id")
+    """Patient and assistant messages in order, as the patient sees them.
+
+    Patient messages carry ``unanswered``: no reply was ever stored and none is coming.
+    """
+    stale = timezone.now() - UNANSWERED_AFTER
+    messages = list(
+        conversation.messages.exclude(role=Message.Role.SYSTEM)
+        .annotate(answered=Exists(Message.objects.filter(reply_to=OuterRef("pk"))))
+        .order_by("created_at", "id")
     )
+    for message in messages:
+        message.unanswered = (message.role == Message.Role.PATIENT and not message.answered
+                              and message.created_at < stale)
+    return messages
 
 
-def reply_of_patient(*, patient, message_id: int) -> Message:
-    """An assistant reply in one of the patient's conversations (404 otherwise)."""
+def retryable_of_patient(*, patient, message_id: int) -> Message:
+    """A reply (or an unanswered message) in one of the patient's conversations (404 otherwise)."""
     return get_object_or_404(
-        Message.objects.filter(conversation__patient=patient, role=Message.Role.ASSISTANT), pk=message_id
+        Message.objects.filter(conversation__patient=patient,
+                               role__in=[Message.Role.ASSISTANT, Message.Role.PATIENT]), pk=message_id
     )

@@ -397,13 +397,33 @@ def message_send(*, conversation: Conversation, content: str, idempotency_key: s
                     _safety_summary(patient_message.safety_level, patient_message.safety_categories))
 
 
+NO_REPLY = "No reply was stored (the server stopped while answering)."
+
+
+@transaction.atomic
+def _unanswered_claim(patient_message: Message) -> Message:
+    """The reply slot of a patient message left without any reply: a failed reply to retry.
+
+    The row lock (an IMMEDIATE transaction on SQLite) makes two concurrent claims agree.
+    """
+    locked = Message.objects.select_for_update().get(pk=patient_message.pk)
+    existing = locked.replies.order_by("id").first()
+    if existing is not None:
+        return existing
+    return Message.objects.create(conversation_id=locked.conversation_id, role=Message.Role.ASSISTANT,
+                                  reply_to=locked, status=Message.Status.FAILED, failure_reason=NO_REPLY)
+
+
 def reply_retry(*, message: Message) -> ChatTurn:
     """Answer a failed reply's patient message again, updating that reply in place.
 
-    A reply that is no longer failed (a second click, a concurrent retry) is returned as is,
-    with ``created=False``; the model is not asked again.
+    ``message`` may also be a patient message that never got a reply (a crash mid-answer):
+    it is answered once. A reply that is no longer failed (a second click, a concurrent
+    retry) is returned as is, with ``created=False``; the model is not asked again.
     """
     reply = Message.objects.select_related("reply_to__conversation").get(pk=message.pk)
+    if reply.role == Message.Role.PATIENT:
+        reply = _unanswered_claim(reply)
     if reply.role != Message.Role.ASSISTANT or reply.reply_to is None:
         raise ValidationError("Only an assistant reply can be retried.")
     patient_message = reply.reply_to

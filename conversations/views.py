@@ -136,11 +136,11 @@ def conversation_detail(request, pk: int):
 @patient_required
 @require_POST
 def reply_retry_view(request, pk: int):
-    reply = selectors.reply_of_patient(patient=request.user, message_id=pk)
-    turn = reply_retry(message=reply)
+    message = selectors.retryable_of_patient(patient=request.user, message_id=pk)
+    turn = reply_retry(message=message)
     if turn.reply is not None and turn.reply.status == Message.Status.FAILED:
         messages.error(request, f"The AI still couldn't reply: {turn.reply.failure_reason}")
-    return redirect(f"{reverse('conversations:detail', args=[reply.conversation_id])}#latest")
+    return redirect(f"{reverse('conversations:detail', args=[message.conversation_id])}#latest")
 
 
 # --- Streaming (async; served by the ASGI server) ----------------------------------------------

@@ -172,8 +172,8 @@ def test_system_prompt_comes_from_settings_and_history_is_limited(fake_groq, con
 
 
 def test_crisis_message_gets_the_fixed_reply_without_asking_the_model(patient_client, fake_groq, conversation):
-    from conversations.safety.services import crisis_reply_text
     from conversations.safety.screening import screen_input
+    from conversations.safety.services import crisis_reply_text
 
     text = "I want to kill myself tonight"
     patient_client.post(detail_url(conversation), {"content": text})
@@ -218,3 +218,31 @@ def test_concern_message_adds_guidance_to_the_prompt_and_resources_to_the_reply(
     assert turn.reply.content.startswith(reply_for(text))  # the model's words first, then resources
     assert turn.safety["level"] == "concern" and turn.safety["resources"]
     assert turn.patient_message.safety_level == Message.SafetyLevel.CONCERN
+
+
+def test_message_left_unanswered_by_a_crash_can_be_retried_once(patient_client, fake_groq, conversation):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    # The patient's message was committed, then the process died before any reply was stored.
+    orphan = Message.objects.create(conversation=conversation, role="patient", content="Still there?")
+    Message.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+
+    page = patient_client.get(detail_url(conversation)).content.decode()
+    retry_url = reverse("conversations:retry", args=[orphan.pk])
+    assert "No reply was received" in page and f'action="{retry_url}"' in page
+
+    patient_client.post(retry_url)
+    patient_client.post(retry_url)
+
+    replies = conversation.messages.filter(role="assistant")
+    assert replies.count() == 1 and replies.get().status == "ok" and replies.get().reply_to_id == orphan.pk
+    assert len(fake_groq.chat_requests) == 1
+    assert "No reply was received" not in patient_client.get(detail_url(conversation)).content.decode()
+
+
+def test_a_fresh_message_waiting_for_its_reply_shows_no_retry(patient_client, conversation):
+    Message.objects.create(conversation=conversation, role="patient", content="Just sent")
+
+    assert "No reply was received" not in patient_client.get(detail_url(conversation)).content.decode()
