@@ -16,9 +16,10 @@ Three layers refuse bodies over ``REQUEST_BODY_MAX_BYTES``:
 import io
 import json
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.http import JsonResponse
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 
 def _too_large_detail(length: int | None, limit: int) -> str:
@@ -143,6 +144,39 @@ class WSGIBodyLimit:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
         return self.app(environ, start_response)
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise, async-capable.
+
+    WhiteNoise's own middleware is sync-only, which makes Django run every request under
+    ASGI through a sync thread and back (the streaming chat view included). Here static
+    files are served the same way and everything else goes straight on, async.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response=None, settings=settings):
+        super().__init__(get_response, settings)
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        return super().__call__(request)
+
+    async def __acall__(self, request):
+        if not request.path_info.startswith(self.static_prefix):
+            return await self.get_response(request)
+        if self.autorefresh:  # DEBUG: looks at the disk
+            static_file = await sync_to_async(self.find_file, thread_sensitive=False)(request.path_info)
+        else:
+            static_file = self.files.get(request.path_info)
+        if static_file is not None:
+            return self.serve(static_file, request)
+        return await self.get_response(request)
 
 
 def lockout_response(request, original_response=None, credentials=None):
