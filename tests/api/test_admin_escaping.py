@@ -23,9 +23,9 @@ def test_message_html_is_escaped_in_every_admin_changelist_and_change_page(clien
     pages, shown = [], 0
     for model, model_admin in admin.site._registry.items():
         info = (model._meta.app_label, model._meta.model_name)
-        pages.append(reverse("admin:%s_%s_changelist" % info))
+        pages.append(reverse("admin:{}_{}_changelist".format(*info)))
         for pk in model_admin.get_queryset(_request(root)).values_list("pk", flat=True)[:3]:
-            pages.append(reverse("admin:%s_%s_change" % info, args=[pk]))
+            pages.append(reverse("admin:{}_{}_change".format(*info), args=[pk]))
     for url in pages:
         response = client.get(url)
         assert response.status_code in (200, 302, 403), (url, response.status_code)

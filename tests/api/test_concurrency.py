@@ -51,7 +51,7 @@ def test_fifty_patients_posting_at_once_each_get_their_message_stored_exactly_on
         log = read_log(server)
     assert [getattr(r, "status_code", r) for r in responses] == [201] * PATIENTS
     assert "database is locked" not in log
-    for i, (user, conversation, _) in enumerate(patients):
+    for i, (_user, conversation, _) in enumerate(patients):
         stored = list(conversation.messages.order_by("id").values_list("role", "content", "status"))
         assert stored[0] == ("patient", f"message from patient {i}", "ok")
         assert [role for role, _, _ in stored] == ["patient", "assistant"]
