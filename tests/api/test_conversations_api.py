@@ -368,3 +368,33 @@ def test_replay_while_the_first_request_is_still_answering_gets_409(patient_api,
     assert response.json()["patient_message"]["content"] == "hello"
     assert Message.objects.count() == 1
     assert fake_groq.chat_requests == []
+
+
+def _api_urls() -> list[str]:
+    """Every /api/v1/ route (any app's), with ids filled in, except the public ones."""
+    import re
+
+    from therapist_ai.urls import api_v1
+
+    urls = []
+    for pattern in api_v1:
+        route = str(pattern.pattern)
+        if "format" in route or route in {"auth/token/", "schema/", "docs/"}:
+            continue
+        route = re.sub(r"\(\?P<\w+>[^)]*\)", "1", route).lstrip("^").rstrip("$").replace("\\", "")
+        route = re.sub(r"<(?:\w+:)?\w+>", "1", route)
+        urls.append(f"{API}/{route}")
+    return urls
+
+
+@pytest.mark.django_db
+def test_anonymous_gets_401_on_every_route_registered_under_api_v1(api):
+    urls = _api_urls()
+    assert f"{API}/conversations/1/messages/" in urls
+    for url in urls:
+        for method in ("get", "post"):
+            response = getattr(api, method)(url, {}, format="json")
+            assert response.status_code in (401, 405), (method, url, response.status_code)
+            if response.status_code == 405:
+                continue
+            assert response["WWW-Authenticate"] == "Token", url
