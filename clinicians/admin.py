@@ -61,6 +61,12 @@ class TranscriptAdmin(admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False
 
+    class Media:
+        css = {"all": ("clinicians/transcript.css",)}
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Review queue: flagged, then newest", **(extra_context or {})})
+
     def get_queryset(self, request):
         return selectors.transcript_queue()
 
@@ -187,6 +193,9 @@ class TranscriptAdmin(admin.ModelAdmin):
             elif op == "reject":
                 services.transcript_reject(conversation=conversation, clinician=user, reason=post.get("reason", ""))
                 self.message_user(request, "Transcript rejected.", messages.SUCCESS)
+            elif op == "accept_all":
+                count = services.redactions_accept_all(conversation=conversation, clinician=user)
+                self.message_user(request, f"Accepted {count} suggestions.", messages.SUCCESS)
             elif op in {"accept", "dismiss"}:
                 r = get_object_or_404(Redaction, pk=post.get("redaction"), conversation=conversation)
                 service = services.redaction_accept if op == "accept" else services.redaction_dismiss

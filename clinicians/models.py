@@ -82,6 +82,9 @@ class ApprovalRange(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"Messages {self.after_message_id + 1}-{self.through_message_id} approved at {self.approved_at}"
+
 
 class Redaction(models.Model):
     class Label(models.TextChoices):
@@ -143,6 +146,9 @@ class MessageExclusion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     excluded_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Message {self.message_id} excluded"
 
 
 class DenyListEntry(models.Model):

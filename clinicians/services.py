@@ -289,6 +289,17 @@ def redaction_dismiss(*, redaction: Redaction, clinician) -> Redaction:
 
 
 @transaction.atomic
+def redactions_accept_all(*, conversation: Conversation, clinician) -> int:
+    """Accept every pending suggestion in the transcript (each one audited); returns how many."""
+    pending = Redaction.objects.filter(conversation=conversation, state=Redaction.State.SUGGESTED).order_by("id")
+    count = 0
+    for r in pending:
+        _decide(r, clinician=clinician, state=Redaction.State.ACCEPTED)
+        count += 1
+    return count
+
+
+@transaction.atomic
 def redactions_suggest(*, conversation: Conversation, actor=None) -> int:
     """Scan messages not scanned before and store suggestions; returns how many were added."""
     conversation, review = _locked(conversation)

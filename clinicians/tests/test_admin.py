@@ -195,3 +195,15 @@ def test_admin_index_shows_training_progress(client, clinician, settings):
 
     assert 'id="training-progress-bar"' in html
     assert "of 10 approved messages waiting" in html
+
+
+def test_accept_all_suggestions_from_review_page(client, clinician):
+    conv = make_transcript(make_patient("rv_all", first_name="Ottoline"), [("Ottoline, ott@home.example.com", "hi")])
+    client.force_login(clinician)
+    client.get(review_url(conv))
+
+    response = client.post(review_url(conv), {"op": "accept_all"}, follow=True)
+
+    assert "Accepted 2 suggestions." in response.content.decode()
+    assert set(Redaction.objects.filter(conversation=conv).values_list("state", flat=True)) == {"accepted"}
+    assert AuditEvent.objects.filter(action="redaction.accept").count() == 2

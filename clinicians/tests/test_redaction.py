@@ -5,7 +5,9 @@ import json
 
 import pytest
 from django.core.management import call_command
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from clinicians import redaction, services
 from clinicians.models import Redaction, Review
