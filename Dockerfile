@@ -16,6 +16,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DATA_DIR=/app/var \
     MODEL_STORAGE_DIR=/app/trained_models \
     STATIC_ROOT=/app/staticfiles \
+    XDG_CACHE_HOME=/app/var/.cache \
+    HF_HOME=/app/var/.cache/huggingface \
     PORT=8000
 
 WORKDIR /app

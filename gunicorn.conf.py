@@ -24,3 +24,5 @@ loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
 # Recycle workers now and then so slow leaks cannot accumulate.
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "10000"))
 max_requests_jitter = 1000
+# No control socket: it would live under $HOME, which the image's non-root user cannot write.
+control_socket_disable = True
