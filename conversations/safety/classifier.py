@@ -71,13 +71,15 @@ class RiskClassifier:
 
 
 def fit(x: np.ndarray, labels: list[str], *, l2: float = 1e-3, steps: int = 2000, lr: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    """Full-batch gradient descent on softmax cross-entropy from zeros; "none" and "any
-    risk" weigh the same in total, whatever their counts."""
+    """Full-batch gradient descent on softmax cross-entropy from zeros. "none" and "any risk"
+    weigh half each in total, and the risk categories share their half equally, whatever
+    their counts (so the most-written category does not swallow the others)."""
     y = np.array([CLASSES.index(label) for label in labels])
     n, k = len(y), len(CLASSES)
     onehot = np.eye(k, dtype=np.float64)[y]
-    is_none = y == 0
-    sample_w = np.where(is_none, 0.5 * n / max(is_none.sum(), 1), 0.5 * n / max((~is_none).sum(), 1))[:, None]
+    counts = np.maximum(onehot.sum(0), 1)
+    class_w = np.concatenate([[0.5 * n / counts[0]], 0.5 * n / ((k - 1) * counts[1:])])
+    sample_w = class_w[y][:, None]
     w = np.zeros((x.shape[1], k))
     b = np.zeros(k)
     x64 = x.astype(np.float64)
