@@ -145,7 +145,9 @@ def test_stats_counts_without_writing_and_is_audited(tmp_path, clinician, capsys
 
     call_command("export_dataset", "--stats")
 
-    assert "Exported 1 conversations, 4 messages." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Exported 1 conversations, 4 messages." in out
+    assert "Approved transcripts: 1; left out for a crisis flag: 0; left out for no training consent: 0" in out
     assert list(tmp_path.iterdir()) == []
     event = AuditEvent.objects.get(action="dataset.export")
     assert event.detail == {"examples": 1, "messages": 4, "file_name": ""}

@@ -28,6 +28,21 @@ class Command(BaseCommand):
                                        written_to=out or "", stats_only=stats)
         where = "" if stats else f" to {out}"
         self.stdout.write(f"Exported {examples} conversations, {messages} messages{where}.")
+        if stats:
+            self._breakdown()
+
+    def _breakdown(self) -> None:
+        from clinicians.models import MessageExclusion, Review
+
+        approved = Review.objects.filter(status=Review.Status.APPROVED).count()
+        consented = selectors.eligible_conversations(consent_at_export=False).count()
+        eligible = selectors.eligible_conversations().count()
+        self.stdout.write(
+            f"Approved transcripts: {approved}; left out for a crisis flag: {approved - consented}; "
+            f"left out for no training consent: {consented - eligible}; "
+            f"excluded messages: {MessageExclusion.objects.count()}; "
+            f"pending transcripts: {Review.objects.filter(status=Review.Status.PENDING).count()}."
+        )
 
     def _write(self, out: str) -> tuple[int, int]:
         directory = os.path.dirname(os.path.abspath(out))
