@@ -9,13 +9,20 @@ checks parity against ``SentenceTransformer(path)``. Loaded once per process, la
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
 _HEADS = 12
+# numpy's OpenBLAS threads per forward pass. One: web workers already share the cores, and
+# a multi-threaded BLAS on busy cores was 8-15x slower here (65 ms vs 0.5-1 s for 100 tokens).
+BLAS_THREADS = int(os.environ.get("SAFETY_BLAS_THREADS", "1"))
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _encoder: MiniLMEncoder | None = None
 
@@ -90,6 +97,7 @@ class MiniLMEncoder:
                 )
             )
         self.hidden = self.word.shape[1]
+        self._blas = _numpy_blas()
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         """Mean-pooled last hidden states, one row per sequence (padded and masked)."""
@@ -125,11 +133,23 @@ class MiniLMEncoder:
         out = np.empty((len(ids), self.hidden), dtype=np.float32)
         # Similar lengths together: less padding, less work.
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            out[rows] = self._forward([ids[i] for i in rows])
+        with self._blas.limit(limits=BLAS_THREADS) if self._blas is not None else nullcontext():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                out[rows] = self._forward([ids[i] for i in rows])
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+
+def _numpy_blas():
+    """numpy's own OpenBLAS only (never torch's libraries, should they be loaded)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        return ThreadpoolController().select(prefix="libscipy_openblas")
+    except Exception as exc:  # no threadpoolctl, an unusual BLAS: run with its defaults
+        logger.info("BLAS thread limit not applied: %s", exc)
+        return None
 
 
 def get_encoder() -> MiniLMEncoder:

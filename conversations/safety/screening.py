@@ -205,7 +205,11 @@ def screen_input(text: str, *, use_model: bool = True) -> InputScreen:
             categories.append(rule.category)
         reasons.append(f"rule {rule.id or '-'}: {rule.note or rule.text[:60]}")
     if use_model and level != CRISIS:
-        model_level, category, reason = _classify(masked)
+        try:
+            model_level, category, reason = _classify(masked)
+        except Exception:  # weights missing, out of memory: degrade to the rules, visibly
+            logger.exception("Safety classifier failed; screening with the rules only, at least concern")
+            model_level, category, reason = CONCERN, None, "classifier unavailable: rules only"
         if LEVEL_RANK[model_level] > LEVEL_RANK[level]:
             level = model_level
         if category and category not in categories:

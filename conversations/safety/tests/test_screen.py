@@ -118,3 +118,15 @@ def test_shipped_classifier_is_reproducible_from_the_training_exemplars():
     shipped = classifier.RiskClassifier.load()
     assert np.allclose(retrained.weights, shipped.weights, atol=1e-4)
     assert np.allclose(retrained.bias, shipped.bias, atol=1e-4)
+
+
+def test_a_broken_classifier_degrades_to_rules_and_shows_resources(monkeypatch):
+    from conversations.safety import screening
+
+    def broken(_text):
+        raise MemoryError("no memory for the model")
+
+    monkeypatch.setattr(screening, "_classify", broken)
+    ordinary = screen_input("I had a long day")
+    assert ordinary.level == "concern" and "classifier unavailable" in ordinary.reasons[-1]
+    assert screen_input("I want to kill myself").is_crisis  # the rules still decide crisis
