@@ -65,6 +65,32 @@ def timings(examples, screen, repeat):
     return samples, cpu
 
 
+def cross_validation(folds: int = 5) -> tuple[float, float]:
+    """Rules + classifier retrained on 4/5 of the training exemplars, scored on the other 1/5:
+    an estimate for phrasings nobody tuned the rules against (the rules were not held out)."""
+    import numpy as np
+
+    from conversations.safety import classifier, screening
+
+    examples = classifier.load_examples(classifier.TRAIN_PATH)
+    rules = screening.current_rules()
+    masked = [rules.mask(screening.normalise(e["text"])) for e in examples]
+    from conversations.safety.embedding import get_encoder
+
+    x = get_encoder().encode(masked)
+    labels = [e["category"] for e in examples]
+    risk = np.array([label != "none" for label in labels])
+    by_rules = np.array([bool(rules.matches(m)) for m in masked])
+    order = np.random.RandomState(0).permutation(len(examples))
+    p_risk = np.zeros(len(examples))
+    for fold in np.array_split(order, folds):
+        train = np.setdiff1d(order, fold)
+        w, b = classifier.fit(x[train], [labels[i] for i in train])
+        p_risk[fold] = 1 - classifier.RiskClassifier(w, b, x[:1], [""]).probabilities(x[fold])[:, 0]
+    flagged = by_rules | (p_risk >= screening.CLASSIFIER_CONCERN)
+    return (flagged & risk).sum() / risk.sum(), (flagged & ~risk).sum() / (~risk).sum()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="passes over the set for latency samples")
@@ -115,6 +141,9 @@ def main() -> None:
         f"{'non-risk' if negative else 'risk'}/{kind} {ok}/{n}" for (negative, kind), (ok, n) in sorted(by_kind.items())))
     misses = [e["text"] for e, s in zip(examples, screens, strict=True) if (s.level != "none") != (e["category"] != "none")]
     print("wrong verdicts:\n" + "\n".join(f"  - {t[:100]}" for t in misses))
+    recall, false_alarm = cross_validation()
+    print(f"\n5-fold cross-validation on the {len(train_texts)} training exemplars (rules + retrained classifier): "
+          f"recall {recall:.3f}, false alarms {false_alarm:.3f}")
     base, full = results["rules only (baseline)"], results["rules + MiniLM classifier"]
     print(f"\nratio full/baseline: recall {full[0][-1][2] / base[0][-1][2]:.2f}x, "
           f"p50 latency {percentile(full[2], 50) / percentile(base[2], 50):.1f}x, "
