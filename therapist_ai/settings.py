@@ -171,6 +171,11 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env_int("DB_POOL_TIMEOUT", 10),
         },
     }
+    if "qcluster" in __import__("sys").argv:
+        # django-q2 forks its workers: a pool opened before the fork would hand the same
+        # sockets to parent and children (seen as "the last operation didn't produce
+        # records" errors), so cluster processes use plain per-thread connections.
+        del _db["OPTIONS"]["pool"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -412,6 +417,8 @@ TRAIN_HEARTBEAT_TIMEOUT = env_int("TRAIN_HEARTBEAT_TIMEOUT", 120)
 # A queued run no worker picked up within this long is failed (its task was lost).
 TRAIN_QUEUE_TIMEOUT = env_int("TRAIN_QUEUE_TIMEOUT", 6 * 3600)
 TRAINING_CLUSTER = "training"
+# The training cluster lowers its CPU priority by this much so chat stays responsive.
+TRAIN_WORKER_NICE = env_int("TRAIN_WORKER_NICE", 10)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
