@@ -16,7 +16,11 @@ class TrainingConfig(AppConfig):
         post_migrate.connect(receivers.schedules_ensure, sender=self, dispatch_uid="training.schedules")
         if os.environ.get("Q_CLUSTER_NAME") == "training" and "qcluster" in sys.argv:
             # The training cluster forks a fresh worker per run (recycle=1): import the heavy
-            # libraries once in the parent so each run starts in well under a second.
+            # libraries once in the parent so each run starts in well under a second; and
+            # give way to the web process on a shared machine (chat latency first).
+            from django.conf import settings
+
             from training import pipeline
 
+            os.nice(settings.TRAIN_WORKER_NICE)
             pipeline.preload()
