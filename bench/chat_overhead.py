@@ -101,11 +101,17 @@ def main() -> None:
                 stream_turns(http, stream_patient, 10)
                 api = api_turns(http, api_patient, args.turns)
                 streamed = stream_turns(http, stream_patient, args.turns)
+                probe = []
+                for _ in range(args.turns):
+                    started = time.perf_counter()
+                    http.get("/healthz")
+                    probe.append((time.perf_counter() - started) * 1000)
 
     print(f"direct groq client, JSON    : {summary(direct)}")
     print(f"direct groq client, stream  : {summary(direct_stream)}")
     print(f"REST API turn               : {summary(api)}")
     print(f"streaming page turn         : {summary(streamed)}")
+    print(f"GET /healthz (HTTP stack alone): {summary(probe)}")
     safety = safety_screen_cost(args.turns)
     print(f"of which the safety screens (screen_input + screen_output, in-process): {summary(safety)}")
     for name, through, baseline in (("REST API", api, direct), ("streaming page", streamed, direct_stream)):
