@@ -398,3 +398,31 @@ def test_anonymous_gets_401_on_every_route_registered_under_api_v1(api):
             if response.status_code == 405:
                 continue
             assert response["WWW-Authenticate"] == "Token", url
+
+
+@pytest.mark.django_db
+def test_retry_only_reaches_failed_replies_in_the_patients_own_conversation(
+    patient_api, patient, other_patient, conversation, fake_groq
+):
+    fake_groq.configure(fault="500")
+    theirs = conversation_create(patient=other_patient)
+    their_reply = message_send_failed(theirs)
+    my_other = conversation_create(patient=patient)
+    my_reply = message_send_failed(my_other)
+    fake_groq.configure(fault="")
+    asked = len(fake_groq.chat_requests)
+    # Another patient's reply, through their conversation or smuggled into mine: 404.
+    assert patient_api.post(f"{API}/conversations/{theirs.pk}/messages/{their_reply.pk}/retry/").status_code == 404
+    assert patient_api.post(f"{API}/conversations/{conversation.pk}/messages/{their_reply.pk}/retry/").status_code == 404
+    # My reply, but under a different conversation id: 404 too.
+    assert patient_api.post(f"{API}/conversations/{conversation.pk}/messages/{my_reply.pk}/retry/").status_code == 404
+    assert len(fake_groq.chat_requests) == asked  # nobody was asked again
+    assert Message.objects.filter(status="failed").count() == 2
+
+
+def message_send_failed(conversation):
+    from conversations.services import message_send
+
+    turn = message_send(conversation=conversation, content="hello?")
+    assert turn.reply.status == "failed"
+    return turn.reply
