@@ -57,3 +57,18 @@ def replacements_by_model() -> list[dict]:
     return list(
         OutputReplacement.objects.values("provider", "model_name").annotate(count=Count("id")).order_by("-count")
     )
+
+
+def replacement_count(*, provider: str = "", model_name: str = "", since=None) -> int:
+    """Replies the output screen replaced, for one provider and/or model (e.g. a promoted
+    local version, to decide an automatic revert), optionally only after ``since``."""
+    from conversations.safety.models import OutputReplacement
+
+    qs = OutputReplacement.objects.all()
+    if provider:
+        qs = qs.filter(provider=provider)
+    if model_name:
+        qs = qs.filter(model_name=model_name)
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    return qs.count()

@@ -61,6 +61,11 @@ def test_method_text_is_replaced_before_it_is_stored_with_message_send(fake_groq
     record = OutputReplacement.objects.get(message=stored)
     assert (record.provider, record.model_name) == ("groq", "llama-3.1-8b-instant")
     assert record.categories == ["self_harm_method"]
+    from conversations.safety.selectors import replacement_count, replacements_by_model
+
+    assert replacement_count(provider="groq", model_name="llama-3.1-8b-instant") == 1
+    assert replacement_count(provider="local") == 0
+    assert replacements_by_model() == [{"provider": "groq", "model_name": "llama-3.1-8b-instant", "count": 1}]
 
 
 @pytest.mark.django_db(transaction=True)
