@@ -166,12 +166,14 @@ class TranscriptViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         OpenApiParameter("search", str),
     ])
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        page = self.paginate_queryset(self.get_queryset())
+        rows = selectors.queue_page([row.pk for row in page])
+        return self.get_paginated_response(QueueItemSerializer(rows, many=True).data)
 
     def get_queryset(self):
         p = self.request.query_params
         return selectors.queue_filter(
-            selectors.transcript_queue(), status=p.get("status", ""), consent=p.get("consent", ""),
+            selectors.queue_ordered(), status=p.get("status", ""), consent=p.get("consent", ""),
             flag=p.get("flag", ""), since=_since(p.get("since")), search=p.get("search", ""),
         )
 

@@ -17,13 +17,14 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
+from django.db.models.functions import Coalesce, Greatest
 
 from conversations.models import Message
 from conversations.safety.models import SafetyFlag
-from conversations.safety.selectors import with_flag_state
 
 CRISIS = Message.SafetyLevel.CRISIS
 CONCERN = Message.SafetyLevel.CONCERN
@@ -40,15 +41,36 @@ def crisis_exists(conversation_ref: str = "pk"):
     return _flagged(CRISIS, conversation_ref)
 
 
+_RANK = {CRISIS: 2, CONCERN: 1}
+
+
+def _rank_of(field: str) -> Case:
+    return Case(*(When(**{field: level}, then=Value(rank)) for level, rank in _RANK.items()),
+                default=Value(0), output_field=IntegerField())
+
+
 def with_flag_rank(qs: QuerySet) -> QuerySet:
-    """Annotate ``flag_rank`` (2 crisis, 1 concern, 0 none) and the safety app's
-    ``flag_open`` / ``flag_level``, for ordering and filtering the review queue."""
-    qs = with_flag_state(qs).annotate(is_crisis=crisis_exists(), is_concern=_flagged(CONCERN, "pk"))
+    """Annotate ``flag_open`` (an unhandled safety flag) and ``flag_rank`` (2 crisis,
+    1 concern, 0 none; from safety flags and message screens), for ordering and filtering
+    the review queue. The queue sorts every conversation by these, so each is a single
+    correlated subquery (the safety app's ``with_flag_state`` adds the display fields
+    for the rows of one page)."""
+    by_message = Subquery(
+        Message.objects.filter(conversation_id=OuterRef("pk"))
+        .exclude(safety_level=Message.SafetyLevel.NONE)
+        .annotate(rank=_rank_of("safety_level"))
+        .order_by("-rank")
+        .values("rank")[:1],
+        output_field=IntegerField(),
+    )
+    by_flag = Subquery(
+        SafetyFlag.objects.filter(conversation_id=OuterRef("pk"))
+        .annotate(rank=_rank_of("level"))
+        .order_by("-rank")
+        .values("rank")[:1],
+        output_field=IntegerField(),
+    )
     return qs.annotate(
-        flag_rank=Case(
-            When(Q(is_crisis=True), then=Value(2)),
-            When(Q(is_concern=True), then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
-        )
+        flag_open=Exists(SafetyFlag.objects.filter(conversation_id=OuterRef("pk"), handled_at__isnull=True)),
+        flag_rank=Greatest(Coalesce(by_message, 0), Coalesce(by_flag, 0)),
     )

@@ -40,6 +40,7 @@ from clinicians.models import (
     Transcript,
 )
 from conversations.models import Conversation, Message
+from conversations.safety.selectors import with_flag_state
 
 PATIENT, ASSISTANT = Message.Role.PATIENT, Message.Role.ASSISTANT
 CHAT_ROLES = {PATIENT: "user", ASSISTANT: "assistant"}
@@ -251,13 +252,37 @@ def _message_subquery(aggregate):
 
 def transcript_queue() -> QuerySet:
     """Transcripts for review, flagged then newest first, with status in one query."""
-    qs = Transcript.objects.select_related("patient", "patient__patient_profile", "review", "review__reviewer")
+    qs = with_flag_state(queue_ordered()).select_related(
+        "patient", "patient__patient_profile", "review", "review__reviewer")
+    return with_review_state(qs)
+
+
+QUEUE_ORDER = ("-flag_open", "-flag_rank", "-updated_at", "-id")
+
+
+def queue_ordered() -> QuerySet:
+    """The queue with only what ordering needs; page it, then ``queue_page`` the page."""
+    return with_flag_rank(Transcript.objects.all()).order_by(*QUEUE_ORDER)
+
+
+def queue_page(ids: list[int]) -> list:
+    """Fully annotated rows for one page of ids, in the same order (one query)."""
+    qs = with_flag_state(queue_ordered()).select_related(
+        "patient", "patient__patient_profile", "review", "review__reviewer")
+    rows = {row.pk: row for row in with_review_state(qs).filter(pk__in=ids)}
+    return [rows[pk] for pk in ids if pk in rows]
+
+
+def with_review_state(qs: QuerySet) -> QuerySet:
+    """Message counts and the queue status (pending / approved / rejected)."""
+    if "queue_status" in qs.query.annotations:
+        return qs
     qs = qs.annotate(
         message_count=Coalesce(_message_subquery(Count("id")), 0),
         last_message_id=_message_subquery(Max("id")),
         last_message_at=_message_subquery(Max("created_at")),
     )
-    qs = with_flag_rank(qs).annotate(
+    return qs.annotate(
         queue_status=Case(
             When(review__status=Review.Status.REJECTED, then=Value("rejected")),
             When(
@@ -274,7 +299,6 @@ def transcript_queue() -> QuerySet:
             output_field=IntegerField(),
         ),
     )
-    return qs.order_by("-flag_open", "-flag_rank", "-updated_at", "-id")
 
 
 def _new_message_count():
@@ -296,7 +320,7 @@ def queue_filter(qs: QuerySet, *, status: str = "", consent: str = "", flag: str
                  since: datetime | None = None, search: str = "") -> QuerySet:
     """The filters the admin and the API share."""
     if status:
-        qs = qs.filter(queue_status=status)
+        qs = with_review_state(qs).filter(queue_status=status)
     if consent in {"yes", "no"}:
         consented = Q(patient__patient_profile__training_consent=True)
         qs = qs.filter(consented) if consent == "yes" else qs.exclude(consented)
