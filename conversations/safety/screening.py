@@ -245,7 +245,7 @@ OUTPUT_RULES: dict[str, re.Pattern] = {
     "claims_human_or_therapist": re.compile(
         r"\bi\s*(?:am|'m)\s+(?:a\s+|an\s+|your\s+)?(?:real\s+|actual\s+)?(?:human(?:\s+being)?|person|licensed\s+\w+|"
         r"therapist|psychologist|psychiatrist|counsel+or|doctor|clinician|social\s+worker)\b"
-        r"|\bas\s+(?:your|a)\s+(?:licensed\s+)?(?:therapist|psychologist|psychiatrist|counsel+or|doctor)\b"
+        r"|(?<!such )\bas\s+(?:your|a)\s+(?:licensed\s+|real\s+)?(?:therapist|psychologist|psychiatrist|counsel+or|doctor)\s*,?\s+(?:i|my)\b"
         r"|\bi\s*(?:am|'m)\s+not\s+(?:an?\s+)?(?:ai|bot|robot|machine|chatbot|computer\s+program)\b"
         r"|\bmy\s+(?:therapy\s+)?(?:license|licence|clinical\s+practice)\b",
     ),

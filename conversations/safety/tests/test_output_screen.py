@@ -34,6 +34,9 @@ def test_unsafe_replies_are_caught(text, category):
     "It sounds like the overdose you saw at work really stayed with you.",
     "Cutting back on caffeine can help with sleep.",
     "Breathing slowly for a minute can calm your body.",
+    "It might help to talk to a professional, such as a therapist or counselor.",
+    "As a therapist would put it, feelings come and go.",
+    "A person like you deserves support.",
 ])
 def test_safe_replies_pass(text):
     assert screen_output(text).safe
