@@ -111,6 +111,23 @@ class SafetyFlagAdmin(admin.ModelAdmin):
                        "handled_at", "handled_by", "handled_note")
     fields = readonly_fields
 
+    def get_readonly_fields(self, request, obj=None):
+        # An open flag is handled from its page by writing the note; a handled one is history.
+        if obj is not None and obj.is_open and self.has_change_permission(request, obj):
+            return tuple(f for f in self.readonly_fields if f != "handled_note")
+        return self.readonly_fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "handled_note" in form.base_fields:
+            form.base_fields["handled_note"].required = True
+            form.base_fields["handled_note"].label = "Note (what was done) — saving marks the flag handled"
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if "handled_note" in form.changed_data:
+            services.flag_handle(flag=obj, actor=request.user, note=form.cleaned_data["handled_note"])
+
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("conversation", "handled_by")
         return qs.order_by(F("handled_at").asc(nulls_first=True), "-created_at")

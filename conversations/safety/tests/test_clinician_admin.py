@@ -187,3 +187,19 @@ def test_api_lists_flags_for_clinicians_and_staff_and_clinicians_handle_them(fla
     assert done.status_code == 200
     assert done.json()["is_open"] is False and done.json()["handled_by"] == "clinician_cora"
     assert client.get(url, {"open": "true"}).json()["results"] == []
+
+
+def test_clinician_handles_a_flag_from_its_page_and_staff_cannot(flagged, clinician, staff_user, client):
+    flag = flagged[2]
+    url = reverse("admin:safety_safetyflag_change", args=[flag.pk])
+    client.force_login(staff_user)
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"handled_note": "staff note"}).status_code == 403
+    client.force_login(clinician)
+    assert b'name="handled_note"' in client.get(url).content
+    empty = client.post(url, {"handled_note": ""})
+    assert empty.status_code == 200 and SafetyFlag.objects.get(pk=flag.pk).is_open
+    assert client.post(url, {"handled_note": "Reached the patient by phone."}).status_code == 302
+    flag.refresh_from_db()
+    assert not flag.is_open and flag.handled_by == clinician and flag.handled_note == "Reached the patient by phone."
+    assert b'name="handled_note"' not in client.get(url).content  # handled flags are read-only history
