@@ -207,7 +207,9 @@ def _plans_for_whole_results():
 def training_examples(*, consent_at_export: bool = True) -> Iterator[TrainingExample]:
     """THE training set: approved, consented now, not erased, not excluded, not
     crisis-flagged unless explicitly included, redacted text only, in chat format.
-    Streams with constant memory (two server-side cursors walked in step)."""
+    Streams with constant memory (two server-side cursors walked in step).
+    ``consent_at_export=False`` skips the consent check: for counting what consent
+    leaves out, never for building a training set."""
     with _plans_for_whole_results():
         yield from _examples(consent_at_export)
 
