@@ -415,14 +415,14 @@ class Finding:
         return f"{self.label} ({self.detector}) in message {self.message_id}: “{self.text}”"
 
 
-def final_scan(conversation: Conversation, *, through_message_id: int) -> list[Finding]:
-    """Scan the redacted text of everything about to be approved. A finding the clinician
-    explicitly dismissed in that message is not reported again."""
+def final_scan(conversation: Conversation, *, through_message_id: int, after_message_id: int = 0) -> list[Finding]:
+    """Scan the redacted text of everything about to be approved (messages after the part
+    already approved). A finding the clinician dismissed in that message is not reported again."""
     identifiers = patient_identifiers(conversation.patient)
     findings = []
     for view in transcript_messages(conversation):
         m = view.message
-        if m.pk > through_message_id or view.excluded or m.role not in CHAT_ROLES:
+        if not after_message_id < m.pk <= through_message_id or view.excluded or m.role not in CHAT_ROLES:
             continue
         dismissed = {
             m.content[r.start:r.end].casefold()

@@ -112,7 +112,7 @@ def transcript_approve(*, conversation: Conversation, clinician, override_reason
             f"Conversation {conversation.pk} is already approved (by {who} at "
             f"{timezone.localtime(review.reviewed_at):%Y-%m-%d %H:%M})."
         )
-    findings = selectors.final_scan(conversation, through_message_id=last_id)
+    findings = selectors.final_scan(conversation, after_message_id=already, through_message_id=last_id)
     override_reason = override_reason.strip()
     if findings and not override_reason:
         raise FinalScanFailed(findings)

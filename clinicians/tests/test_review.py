@@ -91,3 +91,17 @@ def test_concurrent_approvals_make_one_review_and_one_clear_error(clinician):
     assert Review.objects.filter(conversation=conv).count() == 1
     assert ApprovalRange.objects.filter(conversation=conv).count() == 1
     assert AuditEvent.objects.filter(action="review.approve", target_id=str(conv.pk)).count() == 1
+
+
+@pytest.mark.django_db
+def test_approving_new_messages_scans_only_the_new_part(clinician):
+    conv = make_transcript(make_patient("rv_newpart"), [("reach me at old@home.example.com", "ok")])
+    services.transcript_approve(conversation=conv, clinician=clinician, override_reason="shared on purpose")
+    p = Message.objects.create(conversation=conv, role="patient", content="new mail new@home.example.com")
+    Message.objects.create(conversation=conv, role="assistant", content="noted", reply_to=p)
+
+    with pytest.raises(services.FinalScanFailed) as refused:
+        services.transcript_approve(conversation=conv, clinician=clinician)
+
+    assert [f.message_id for f in refused.value.findings] == [p.pk]
+    assert "new@home.example.com" in str(refused.value)
