@@ -44,6 +44,17 @@ def flagged_conversation_ids(*, open_only: bool = True) -> list[int]:
     return sorted(seen, key=lambda cid: -seen[cid])
 
 
+def flags_for_conversation(conversation_id: int) -> list[SafetyFlag]:
+    """A conversation's flags (open first, newest first) with level, categories and reason,
+    for showing beside a transcript."""
+    from django.db.models import F
+
+    return list(
+        SafetyFlag.objects.filter(conversation_id=conversation_id).select_related("handled_by")
+        .order_by(F("handled_at").asc(nulls_first=True), "-created_at", "-id")
+    )
+
+
 def open_flag_count() -> int:
     return SafetyFlag.objects.open().count()
 

@@ -46,6 +46,10 @@ def test_flag_state_annotation_and_flagged_ids(flagged, clinician):
     rows = {c.pk: (c.flag_open, c.flag_level) for c in with_flag_state(Conversation.objects.all())}
     assert rows[old.pk] == (True, "crisis") and rows[newer.pk] == (False, "")
     assert flagged_conversation_ids() == [old.pk]
+    from conversations.safety.selectors import flags_for_conversation
+
+    assert [(f.level, f.categories, f.reason) for f in flags_for_conversation(old.pk)] == [
+        ("crisis", ["suicide"], "rule 1: want to die")]
     flag_handle(flag=flag, actor=clinician, note="Called the patient; safe with family.")
     rows = {c.pk: (c.flag_open, c.flag_level) for c in with_flag_state(Conversation.objects.all())}
     assert rows[old.pk] == (False, "crisis")

@@ -139,3 +139,14 @@ def test_api_message_response_carries_the_safety_object(conversation, patient, c
     assert body["safety"]["level"] == "crisis"
     assert "suicide" in body["safety"]["categories"]
     assert {"name", "contact", "url"} <= set(body["safety"]["resources"][0])
+
+
+def test_streamed_concern_reply_ends_with_the_resources(fake_groq, conversation):
+    events = stream(conversation, "I don't know how much longer I can keep going like this")
+
+    assert events[-1].type == "done" and events[-1].data["safety"]["level"] == "concern"
+    shown = "".join(e.data["text"] for e in events if e.type == "delta")
+    assert "Call or text 988" in shown.split("If things feel overwhelming", 1)[1]
+    reply = conversation.messages.get(role=Message.Role.ASSISTANT)
+    assert reply.content == shown and reply.provider == "groq"
+    assert "SAFETY NOTE" in fake_groq.chat_requests[0].messages[0]["content"]
