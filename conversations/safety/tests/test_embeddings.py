@@ -38,13 +38,13 @@ def test_batched_and_single_encoding_agree():
     assert np.allclose(batch, single, atol=1e-5)
 
 
-def test_screening_in_the_web_process_never_imports_torch_or_transformers():
+def test_the_web_process_with_the_screen_loaded_never_imports_torch_or_transformers():
     code = (
         "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE','therapist_ai.settings');"
         "os.environ.setdefault('DEBUG','1'); django.setup();"
         "from conversations.safety.screening import screen_input, screen_output;"
         "assert screen_input('everyone would be better off without me').is_crisis;"
-        "screen_output('hello'); import conversations.services, conversations.api;"
+        "screen_output('hello'); import conversations.services, therapist_ai.urls, therapist_ai.asgi;"
         "bad = sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules);"
         "print('IMPORTED', bad)"
     )
