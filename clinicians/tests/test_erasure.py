@@ -71,3 +71,32 @@ def test_patient_erased_signal_is_sent_on_commit(clinician):
     assert received == [{"signal": patient_erased, "erasure_record_id": record.pk, "conversation_ids": [conv.pk],
                          "message_ids": message_ids}]
     assert ErasureRecord.objects.get().requested_by_self is True
+
+
+@pytest.mark.django_db
+def test_erasure_removes_tasks_queued_in_redis(settings, clinician):
+    import uuid
+
+    import redis
+    from django_q.signing import SignedPackage
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/15"
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        connection.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("Redis is not running at 127.0.0.1:6379")
+    key = f"django_q:erasure-test-{uuid.uuid4().hex}:q"
+    patient, other = make_patient("er_redis"), make_patient("er_redis_other")
+    mine, theirs = make_transcript(patient, [("a", "b")]), make_transcript(other, [("c", "d")])
+    for conversation_id in (mine.pk, theirs.pk):
+        connection.rpush(key, SignedPackage.dumps({
+            "id": uuid.uuid4().hex, "func": "clinicians.tests.test_erasure.summarise_conversation",
+            "args": (conversation_id,), "kwargs": {}}))
+    try:
+        record = services.patient_erase(user=patient, actor=patient)
+        left = [SignedPackage.loads(raw)["args"] for raw in connection.lrange(key, 0, -1)]
+    finally:
+        connection.delete(key)
+    assert left == [(theirs.pk,)]
+    assert record.queued_tasks_removed == 1
