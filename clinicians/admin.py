@@ -215,9 +215,10 @@ class TranscriptAdmin(admin.ModelAdmin):
                 service(redaction=r, clinician=user)
             elif op == "redact":
                 message = get_object_or_404(Message, pk=post.get("message"), conversation=conversation)
-                services.redaction_add(message=message, start=_int(post.get("start")), end=_int(post.get("end")),
-                                       label=post.get("label", ""), replacement=post.get("replacement", ""),
-                                       clinician=user)
+                start, end = _aligned(message.content, _int(post.get("start")), _int(post.get("end")),
+                                      post.get("selected", ""))
+                services.redaction_add(message=message, start=start, end=end, label=post.get("label", ""),
+                                       replacement=post.get("replacement", ""), clinician=user)
                 self.message_user(request, "Redaction added.", messages.SUCCESS)
             elif op in {"exclude", "include"}:
                 message = get_object_or_404(Message, pk=post.get("message"), conversation=conversation)
@@ -232,6 +233,18 @@ class TranscriptAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Unknown operation {op!r}.", messages.ERROR)
         except services.CurationError as exc:
             self.message_user(request, str(exc), messages.ERROR)
+
+
+def _aligned(content: str, start, end, selected: str):
+    """Browsers count characters after turning CRLF into LF: when the text the clinician
+    selected is not at the posted offsets, use its occurrence nearest to them."""
+    if not selected or start is None or content[start:end] == selected:
+        return start, end
+    found = [i for i in range(len(content)) if content.startswith(selected, i)]
+    if not found:
+        return start, end
+    best = min(found, key=lambda i: abs(i - start))
+    return best, best + len(selected)
 
 
 def _int(value) -> int | None:

@@ -207,3 +207,16 @@ def test_accept_all_suggestions_from_review_page(client, clinician):
     assert "Accepted 2 suggestions." in response.content.decode()
     assert set(Redaction.objects.filter(conversation=conv).values_list("state", flat=True)) == {"accepted"}
     assert AuditEvent.objects.filter(action="redaction.accept").count() == 2
+
+
+def test_selection_offsets_from_a_browser_are_realigned_over_crlf(client, clinician):
+    conv = make_transcript(make_patient("rv_crlf"), [("first line\r\nsecond line names Tobias", "ok")])
+    message = conv.messages.first()
+    client.force_login(clinician)
+    browser_start = len("first line\nsecond line names ")  # the DOM has no \r
+
+    client.post(review_url(conv), {"op": "redact", "message": message.pk, "start": browser_start,
+                                   "end": browser_start + 6, "selected": "Tobias", "label": "NAME"})
+
+    r = Redaction.objects.get(conversation=conv, source="manual")
+    assert message.content[r.start:r.end] == "Tobias"

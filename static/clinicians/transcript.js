@@ -24,6 +24,7 @@
     if (!form) { return; }
     form.querySelector(".span-start").value = start;
     form.querySelector(".span-end").value = end;
+    form.querySelector(".span-selected").value = root.textContent.slice(start, end);
     form.querySelector(".selection-preview").textContent = "“" + root.textContent.slice(start, end) + "”";
     form.querySelector(".span-label").focus();
   }
