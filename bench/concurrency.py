@@ -135,12 +135,25 @@ def ladder(kind: str, path: str, levels: list[int], fake_url: str, data_dir, pat
     return strict, relative
 
 
+def hold(count: int, fake_url: str, data_dir, patient: dict, conversations: list[int]) -> None:
+    """Past the latency limit: does one production worker still finish every chat?"""
+    with web_server("asgi", server_env(fake_url), data_dir, workers=1) as server:
+        started = time.perf_counter()
+        through, errors = asyncio.run(server_streams(server.base_url, patient, conversations, count))
+        wall = time.perf_counter() - started
+    print(f"  asgi  stream C={count:4d} at once: {len(through)} completed, {len(errors)} errors, "
+          f"duration p50 {pct(through, .5):.0f} ms p99 {pct(through, .99):.0f} ms, all done in {wall:.1f} s"
+          f"{'' if not errors else '; first error: ' + errors[0]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,2,5,10,25,50,100,200,300,400")
     parser.add_argument("--sync-levels", default="1,2,5,10")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--samples", type=int, default=30, help="chats per level at least (in rounds of C)")
+    parser.add_argument("--hold", type=int, default=100,
+                        help="then start this many streamed chats at once: errors and durations")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     sync_levels = [int(x) for x in args.sync_levels.split(",")]
@@ -148,7 +161,8 @@ def main() -> None:
     [patient] = patients(1, prefix="concurrency")
     from conversations.services import conversation_create
 
-    conversations = [conversation_create(patient=patient["user"]).pk for _ in range(max(levels + sync_levels))]
+    conversations = [conversation_create(patient=patient["user"]).pk
+                     for _ in range(max(levels + sync_levels + [args.hold]))]
     print(f"fake upstream: first token 100 ms, 560 tokens/s; one web worker per configuration; "
           f"limit: p99 added > {THRESHOLD_MS:.0f} ms or any error")
     with fake_upstream(ttft=0.1, tps=560) as fake_url:
@@ -156,6 +170,8 @@ def main() -> None:
         # The streaming page needs an ASGI server; under WSGI only its first event arrives,
         # so the sync configuration is measured on the REST API's full-reply turn.
         wsgi = ladder("wsgi", "api", sync_levels, fake_url, data_dir, patient, conversations, args.samples)
+        if args.hold:
+            hold(args.hold, fake_url, data_dir, patient, conversations)
     print(f"concurrent chats per core, p99 added <= {THRESHOLD_MS:.0f} ms: production (streamed) {asgi[0]}, "
           f"plain sync gunicorn (API) {wsgi[0]} (goal >= 300 streamed: {'met' if asgi[0] >= 300 else 'NOT met'})")
     print(f"concurrent chats per core, p99 added within {THRESHOLD_MS:.0f} ms of the single-chat overhead: "
