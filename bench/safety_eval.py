@@ -121,7 +121,7 @@ def main() -> None:
         screens = [screening.screen_input(e["text"], use_model=use_model) for e in examples]
         rows, crisis_recall = metrics(examples, screens)
         samples, cpu = timings(examples, lambda t, m=use_model: screening.screen_input(t, use_model=m), args.repeat)
-        results[name] = (rows, crisis_recall, samples, screens)
+        results[name] = (rows, crisis_recall, samples, screens, cpu)
         print(f"\n== {name}")
         print(f"{'category':<20}{'n':>4}{'recall':>9}{'cat.recall':>12}{'precision':>11}{'false alarm':>13}")
         for category, n, recall, cat_recall, precision, fa in rows:
@@ -131,8 +131,24 @@ def main() -> None:
               f"max {max(samples):.2f} ms ({len(samples)} screens); CPU time p50 {percentile(cpu, 50):.2f} ms, "
               f"p99 {percentile(cpu, 99):.2f} ms")
 
+    # Latency by message length (the forward pass is linear in tokens).
+    tokenizer = get_encoder().tokenizer
+    lengths = [len(tokenizer.encode(e["text"]).ids) for e in examples] * args.repeat
+    _rows, _c, wall, _s, cpu_ms = results["rules + MiniLM classifier"]
+    buckets = (("<= 16 tokens", 0, 16), ("17-32 tokens", 17, 32), ("33-64 tokens", 33, 64), ("> 64 tokens", 65, 10**6))
+    parts = []
+    for label, low, high in buckets:
+        chosen = [ms for ms, n in zip(wall, lengths, strict=True) if low <= n <= high]
+        chosen_cpu = [ms for ms, n in zip(cpu_ms, lengths, strict=True) if low <= n <= high]
+        if chosen:
+            parts.append(f"  {label}: n={len(chosen) // args.repeat}, wall p50 {percentile(chosen, 50):.1f} / "
+                         f"p99 {percentile(chosen, 99):.1f} ms, CPU p50 {percentile(chosen_cpu, 50):.1f} / "
+                         f"p99 {percentile(chosen_cpu, 99):.1f} ms")
+    print("\nfull screen latency by message length (crisis messages the rules catch skip the model):\n"
+          + "\n".join(parts))
+
     by_kind = defaultdict(lambda: [0, 0])
-    _rows, _c, _s, screens = results["rules + MiniLM classifier"]
+    screens = results["rules + MiniLM classifier"][3]
     for example, screen in zip(examples, screens, strict=True):
         right = (screen.level != "none") == (example["category"] != "none")
         by_kind[(example["category"] == "none", example["kind"])][0] += right
