@@ -264,3 +264,14 @@ def screen_output(text: str) -> OutputScreen:
     from conversations.safety.services import output_replacement_text
 
     return OutputScreen(safe=False, categories=categories, replacement=output_replacement_text())
+
+
+def warm_up() -> None:
+    """Load the encoder and classifier now (about 0.3-0.6 s, ~90 MB) instead of on the first
+    patient message; for server start-up hooks (e.g. gunicorn ``post_worker_init``)."""
+    from conversations.safety.classifier import get_classifier
+    from conversations.safety.embedding import get_encoder
+
+    get_encoder()
+    get_classifier()
+    screen_input("warm-up")

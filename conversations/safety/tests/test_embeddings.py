@@ -52,3 +52,14 @@ def test_the_web_process_with_the_screen_loaded_never_imports_torch_or_transform
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "IMPORTED []" in out.stdout
+
+
+def test_warm_up_loads_the_model_once_for_the_process():
+    from conversations.safety import classifier, embedding
+    from conversations.safety.screening import warm_up
+
+    warm_up()
+    encoder, model = embedding._encoder, classifier._classifier
+    assert encoder is not None and model is not None
+    warm_up()
+    assert embedding.get_encoder() is encoder and classifier.get_classifier() is model
