@@ -26,7 +26,7 @@ class Command(BaseCommand):
             from dataclasses import replace
 
             spec = replace(spec, max_seconds=max_seconds)
-        self.stdout.write(f"Building the bootstrap base model in {target} (about {spec.max_seconds:.0f} s)...")
+        self.stdout.write(f"Building the bootstrap base model in {target} ({spec.max_steps} steps, about a minute on 2 idle cores)...")
         info = bootstrap.base_model_build(output_dir=target, spec=spec, log=self.stdout.write)
         reply = bootstrap.sample_reply(target, [{"role": "user", "content": "I have been feeling lonely lately."}])
         self.stdout.write(self.style.SUCCESS(
