@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
 from conversations import services
 from conversations.models import Conversation, Message
@@ -49,11 +49,21 @@ class MessagePostThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
+class TokenObtainThrottle(AnonRateThrottle):
+    """Per client address (``DEFAULT_THROTTLE_RATES["anon"]``), read live like ``MessagePostThrottle``."""
+
+    def get_rate(self):
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
 class TokenObtainView(ObtainAuthToken):
     """Exchange a username and password for an API token.
 
-    Failed attempts count towards django-axes' lockout like failed web logins do.
+    Failed attempts count towards django-axes' lockout like failed web logins do, and
+    each client address gets ``DEFAULT_THROTTLE_RATES["anon"]`` attempts a minute.
     """
+
+    throttle_classes = [TokenObtainThrottle]
 
     def get_serializer_context(self):
         # axes marks the Django request (not DRF's wrapper) as locked out; its

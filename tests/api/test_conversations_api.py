@@ -426,3 +426,17 @@ def message_send_failed(conversation):
     turn = message_send(conversation=conversation, content="hello?")
     assert turn.reply.status == "failed"
     return turn.reply
+
+
+@pytest.mark.django_db
+def test_token_requests_are_throttled_per_client_address(api, patient, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "2/min"},
+    }
+    credentials = {"username": patient.username, "password": TEST_PASSWORD}
+    assert api.post(f"{API}/auth/token/", credentials, format="json").status_code == 200
+    assert api.post(f"{API}/auth/token/", credentials, format="json").status_code == 200
+    throttled = api.post(f"{API}/auth/token/", credentials, format="json")
+    assert throttled.status_code == 429
+    assert "token" not in throttled.json()
