@@ -286,6 +286,9 @@ REST_FRAMEWORK = {
         "anon": "60/min",
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Client address for throttling: REMOTE_ADDR, or the PROXY_COUNT-th address from the
+    # right of X-Forwarded-For (never a client-chosen header value).
+    "NUM_PROXIES": env_int("PROXY_COUNT", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Therapist AI API",
