@@ -5,13 +5,13 @@ admin) runs in the worker's thread pool. Every value can be overridden from the
 environment; see docs/deploy.md.
 """
 
-import multiprocessing
 import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 worker_class = "uvicorn_worker.UvicornWorker"
-# One async worker per core holds hundreds of streamed chats; WEB_CONCURRENCY overrides.
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+# One async worker per core (at most 4: containers often see the host's cores, and each
+# worker holds Django and the safety screen's model, ~250 MB); WEB_CONCURRENCY overrides.
+workers = int(os.environ.get("WEB_CONCURRENCY", min(len(os.sched_getaffinity(0)), 4)))
 # A streamed reply can take a while; the worker is async so a long request blocks nothing.
 timeout = int(os.environ.get("WEB_TIMEOUT", "120"))
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "30"))
