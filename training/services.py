@@ -152,23 +152,24 @@ def training_runs_reap() -> list[int]:
     return reaped
 
 
-def _split(conversation_id: int, fraction: float) -> str:
-    bucket = int(hashlib.sha256(f"eval:{conversation_id}".encode()).hexdigest()[:8], 16) % 10_000
-    return "eval" if bucket < fraction * 10_000 else "train"
+def split_assign(conversation_ids: list[int], fraction: float) -> dict[int, str]:
+    """Held-out conversations: the ``round(n * fraction)`` (at least one when n >= 2) whose
+    hashed ids come first. Deterministic, exact in size, and whole conversations only."""
+    ranked = sorted(conversation_ids, key=lambda cid: hashlib.sha256(f"eval:{cid}".encode()).hexdigest())
+    n_eval = round(len(ranked) * fraction)
+    n_eval = min(max(n_eval, 1 if len(ranked) >= 2 else 0), max(0, len(ranked) - 1))
+    held_out = set(ranked[:n_eval])
+    return {cid: "eval" if cid in held_out else "train" for cid in conversation_ids}
 
 
 def dataset_snapshot_create(*, examples: list) -> DatasetSnapshot:
     """Freeze ids, redaction hashes and the train/eval split of the examples about to be used."""
     rows, digest = [], hashlib.sha256()
+    splits = split_assign([ex.conversation_id for ex in examples], settings.TRAIN_EVAL_FRACTION)
     for ex in sorted(examples, key=lambda e: e.conversation_id):
-        split = _split(ex.conversation_id, settings.TRAIN_EVAL_FRACTION)
         rows.append({"conversation_id": ex.conversation_id, "message_ids": list(ex.message_ids),
-                     "redaction_hash": ex.redaction_hash, "split": split})
+                     "redaction_hash": ex.redaction_hash, "split": splits[ex.conversation_id]})
         digest.update(json.dumps(ex.messages, sort_keys=True, ensure_ascii=False).encode())
-    if len(rows) >= 2 and all(r["split"] == "train" for r in rows):
-        rows[-1]["split"] = "eval"  # always something held out to measure on
-    if rows and all(r["split"] == "eval" for r in rows):
-        rows[0]["split"] = "train"
     return DatasetSnapshot.objects.create(
         content_hash=digest.hexdigest(), example_count=len(rows),
         train_count=sum(r["split"] == "train" for r in rows),

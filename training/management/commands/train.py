@@ -49,12 +49,13 @@ class Command(BaseCommand):
         from django.conf import settings
 
         from clinicians.selectors import training_examples
-        from training.services import _split
+        from training.services import split_assign
 
         examples = list(training_examples(consent_at_export=True))
         turns = [len(e.messages) for e in examples]
         chars = [sum(len(m["content"]) for m in e.messages) for e in examples]
-        evals = sum(_split(e.conversation_id, settings.TRAIN_EVAL_FRACTION) == "eval" for e in examples)
+        splits = split_assign([e.conversation_id for e in examples], settings.TRAIN_EVAL_FRACTION)
+        evals = sum(split == "eval" for split in splits.values())
         self.stdout.write(f"conversations: {len(examples)} (train {len(examples) - evals}, eval {evals})")
         self.stdout.write(f"messages: {sum(len(e.message_ids) for e in examples)}")
         if examples:
