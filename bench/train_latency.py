@@ -77,6 +77,7 @@ def training_cluster(env, logdir, name, **extra) -> Proc:
 
 def setup_django(env):
     os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "therapist_ai.settings")
     sys.path.insert(0, str(REPO))
     import django
 
@@ -146,7 +147,8 @@ def chat_latency(env, logdir, requests: int) -> dict:
     fake_port, web_port = free_port(), free_port()
     fake = Proc("fake-groq", [PY, "-m", "conversations.fake_groq", "--port", str(fake_port), "--ttft", "0.05",
                               "--tps", "0"], env, logdir)
-    web_env = {**env, "GROQ_BASE_URL": f"http://127.0.0.1:{fake_port}", "GROQ_API_KEY": "bench"}
+    web_env = {**env, "GROQ_BASE_URL": f"http://127.0.0.1:{fake_port}", "GROQ_API_KEY": "bench",
+               "MESSAGE_THROTTLE_RATE": "100000/min"}
     web = Proc("web", [PY, "-m", "uvicorn", "therapist_ai.asgi:application", "--port", str(web_port),
                        "--no-access-log"], web_env, logdir)
     user = patient_register(username="chat_patient", password="Calm-harbour-2718", email="c@example.org",
@@ -204,7 +206,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="train-latency-"))
     env = {**os.environ, "DEBUG": "1", "DATA_DIR": str(tmp), "MODEL_STORAGE_DIR": str(tmp / "models"),
            "BASE_MODEL": base_model, "ENABLE_AUTO_TRAINING": "1", "AUTO_TRAIN_THRESHOLD": "100",
-           "TRAIN_HEARTBEAT_TIMEOUT": "60", "LOG_LEVEL": "WARNING", "PYTHONWARNINGS": "ignore"}
+           "TRAIN_HEARTBEAT_TIMEOUT": "60", "PYTHONWARNINGS": "ignore"}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
