@@ -9,8 +9,8 @@ that importing this module (for its dataclasses) stays cheap.
   the assistant mask directly (``return_assistant_tokens_mask``); for templates without
   them, the mask is computed from character spans of rendered prefixes (see
   ``assistant_mask_from_prefixes``).
-* Batches are padding-free (sequences concatenated, ``position_ids`` restart per example),
-  so no compute is spent on padding tokens.
+* Batches waste no compute on padding: padding-free on CUDA (sequences concatenated,
+  ``position_ids`` restart per example); length-grouped on CPU (see ``TrainConfig.batching``).
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ class TrainConfig:
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     seed: int = 42
-    # auto = padding_free: no compute on pad tokens (measured fastest on CPU for mixed-length
-    # conversations, bench/train_throughput.py); grouped/padded are kept for comparison.
+    # auto: padding-free on CUDA (varlen attention, no compute on pad tokens); on CPU,
+    # length-grouped padded batches: without varlen kernels a padding-free batch attends over
+    # the whole concatenation (block mask), which costs more than the little padding left
+    # once lengths are grouped (bench/train_throughput.py).
     batching: str = "auto"  # auto | padding_free | grouped | padded
     device: str = "auto"  # auto | cpu | cuda
     eval_batch_size: int = 8
@@ -184,7 +186,7 @@ def batching_choose(requested: str, device: str) -> str:
         raise PipelineError(f"unknown batching {requested!r}")
     if requested != "auto":
         return requested
-    return "padding_free"
+    return "padding_free" if device == "cuda" else "grouped"
 
 
 def tokenizer_load(base_model: str):

@@ -68,7 +68,8 @@ def test_unknown_roles_are_refused():
 
 
 def test_trainer_labels_and_padding_free_batches_carry_loss_only_on_assistant_tokens(tiny_base_model, tmp_path):
-    config = TrainConfig(base_model=str(tiny_base_model), output_dir=tmp_path, batch_size=3, max_steps=1)
+    config = TrainConfig(base_model=str(tiny_base_model), output_dir=tmp_path, batch_size=3, max_steps=1,
+                         batching="padding_free")
     device, dtype = pipeline.device_choose("cpu")
     tokenizer = pipeline.tokenizer_load(config.base_model)
     rows = pipeline.conversations_tokenize(tokenizer, [CONVERSATION] * 3, max_length=256)
@@ -87,11 +88,33 @@ def test_trainer_labels_and_padding_free_batches_carry_loss_only_on_assistant_to
     assert tokenizer.decode(labelled.tolist()) == "".join(t + "<|end|>" for t in ASSISTANT_TEXTS) * 3
 
 
+def test_cpu_batches_are_length_grouped_and_only_assistant_tokens_carry_loss(tiny_base_model, tmp_path):
+    short = [CONVERSATION[0], *CONVERSATION[1:3]]
+    conversations = [CONVERSATION, short] * 4
+    config = TrainConfig(base_model=str(tiny_base_model), output_dir=tmp_path, batch_size=4, max_steps=1)
+    device, dtype = pipeline.device_choose("cpu")
+    assert pipeline.batching_choose(config.batching, device) == "grouped"
+    tokenizer = pipeline.tokenizer_load(config.base_model)
+    rows = pipeline.conversations_tokenize(tokenizer, conversations, max_length=256)
+    model = pipeline.model_load(config.base_model, device=device, dtype=dtype)
+    trainer = pipeline.sft_trainer_build(config, rows, tokenizer=tokenizer, model=model, device=device, dtype=dtype)
+
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    assert isinstance(trainer._get_train_sampler(), LengthGroupedSampler)
+    for batch in trainer.get_train_dataloader():
+        assert (batch["labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()  # padding carries no loss
+        for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True):
+            learned = tokenizer.decode(ids[labels != IGNORE_INDEX].tolist())
+            assert learned in {ASSISTANT_TEXTS[0] + "<|end|>", "".join(t + "<|end|>" for t in ASSISTANT_TEXTS)}
+
+
 @pytest.mark.slow
 def test_loss_goes_down_on_a_learnable_set_and_the_adapter_beats_the_base_model(tiny_base_model, tmp_path):
     learnable = [CONVERSATION] * 16
     progress = []
     config = TrainConfig(base_model=str(tiny_base_model), output_dir=tmp_path / "adapter", batch_size=8,
+                         batching="padding_free",
                          max_steps=30, learning_rate=1e-2, lora_r=8, lora_alpha=16, lora_dropout=0.0,
                          logging_steps=1)
     result = pipeline.adapter_train(config, learnable, learnable[:2], on_progress=progress.append)
