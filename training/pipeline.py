@@ -251,6 +251,8 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
     hf_logging.disable_progress_bar()
 
     batching = batching_choose(config.batching, device)
+    if batching == "grouped":
+        train_rows = rows_length_grouped(train_rows, batch_size=config.batch_size, seed=config.seed)
     steps_per_epoch = math.ceil(len(train_rows) / (config.batch_size * config.gradient_accumulation_steps))
     total = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
     args = SFTConfig(
@@ -272,7 +274,8 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
         bf16=dtype == "bfloat16",
         fp16=dtype == "float16",
         padding_free=batching == "padding_free",
-        train_sampling_strategy="group_by_length" if batching == "grouped" else "random",
+        # grouped: rows are already in length-sorted batches (in shuffled batch order)
+        train_sampling_strategy="sequential" if batching == "grouped" else "random",
         max_length=None,  # rows are already truncated (padding-free needs None without packing)
         dataloader_num_workers=0,
         disable_tqdm=True,
@@ -295,6 +298,17 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
     )
     trainer.remove_callback(PrinterCallback)  # progress goes to our callback, not stdout
     return trainer
+
+
+def rows_length_grouped(rows: list[dict], *, batch_size: int, seed: int) -> list[dict]:
+    """Rows reordered so that each consecutive batch holds conversations of similar length
+    (sorted, cut into batches, batches shuffled): almost no padding, no packed-attention mask."""
+    import random
+
+    ordered = sorted(rows, key=lambda r: len(r["input_ids"]))
+    batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+    random.Random(seed).shuffle(batches)
+    return [row for batch in batches for row in batch]
 
 
 def eval_loss(model, rows: list[dict], *, batch_size: int, pad_token_id: int) -> dict:
