@@ -422,6 +422,8 @@ TRAIN_QUEUE_TIMEOUT = env_int("TRAIN_QUEUE_TIMEOUT", 6 * 3600)
 TRAINING_CLUSTER = "training"
 # The training cluster lowers its CPU priority by this much so chat stays responsive.
 TRAIN_WORKER_NICE = env_int("TRAIN_WORKER_NICE", 10)
+# CPU threads a training run may use: by default all cores but one, left for the web process.
+TRAIN_TORCH_THREADS = env_int("TRAIN_TORCH_THREADS", max(1, (os.cpu_count() or 2) - 1))
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
