@@ -52,6 +52,7 @@ class TrainConfig:
     batching: str = "auto"  # auto | padding_free | grouped | padded
     device: str = "auto"  # auto | cpu | cuda
     eval_batch_size: int = 8
+    threads: int = 0  # CPU threads for torch; 0: torch's default (all cores)
     logging_steps: int = 0  # 0: about 50 points on the loss curve
 
     def hyperparameters(self) -> dict:
@@ -357,6 +358,8 @@ def adapter_train(
     import torch
 
     torch.manual_seed(config.seed)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
     device, dtype = device_choose(config.device)
     tokenizer = tokenizer_load(config.base_model)
     train_rows = conversations_tokenize(tokenizer, train_conversations, max_length=config.max_length)

@@ -189,7 +189,7 @@ def train_config(*, output_dir: Path):
         max_length=settings.TRAIN_MAX_LENGTH, lora_r=settings.TRAIN_LORA_R, lora_alpha=settings.TRAIN_LORA_ALPHA,
         lora_dropout=settings.TRAIN_LORA_DROPOUT,
         lora_target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
-        seed=settings.TRAIN_SEED, device=settings.TRAIN_DEVICE,
+        seed=settings.TRAIN_SEED, device=settings.TRAIN_DEVICE, threads=settings.TRAIN_TORCH_THREADS,
     )
 
 
