@@ -113,7 +113,7 @@ def test_two_processes_crossing_the_threshold_at_the_same_moment_start_one_run(t
     patient = make_patient("racing_patient", consent=True)
     conversations = [make_transcript(patient, EXCHANGES[:2]) for _ in range(2)]
     env = subprocess_env(train_settings, ENABLE_AUTO_TRAINING=1, AUTO_TRAIN_THRESHOLD=4)
-    start = time.time() + 6  # both processes are set up by then and approve together
+    start = time.time() + 4  # both processes are set up by then and approve together
     procs = [
         subprocess.Popen([sys.executable, "-c", APPROVE_AT, str(c.pk), str(clinician.pk), str(start)],
                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
