@@ -1,27 +1,17 @@
-"""Environment for the test suite, set before Django settings load.
+"""Shared fixtures for the whole suite.
 
-The same defaults are set earlier by the ``therapist_ai.testing_env`` plugin (pyproject
-``addopts``), because pytest-django reads settings before this file runs.
+The test environment (DEBUG, a temporary DATA_DIR, the fake Groq key) is set by the
+``therapist_ai.testing_env`` plugin (pyproject ``addopts``), imported again below: pytest-django
+reads settings before this file runs.
 """
-
-import os
-import tempfile
-
-os.environ.setdefault("THERAPIST_TESTING", "1")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="therapist-ai-test-"))
-os.environ.setdefault("MODEL_STORAGE_DIR", os.path.join(os.environ["DATA_DIR"], "trained_models"))
-os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
-# Never the real Groq API: tests start the fake upstream and point GROQ_BASE_URL at it.
-os.environ["GROQ_API_KEY"] = os.environ.get("TEST_GROQ_API_KEY", "test-key")
-os.environ.setdefault("GROQ_BASE_URL", "http://127.0.0.1:9/")
-
 
 # --- Shared fixtures (owner: chat & accounts) ---------------------------------------------
 # Users come from the real services; log them in with ``client.force_login(user)``
 # (django-axes makes ``client.login`` require a request). Every fixture user's password
 # is ``TEST_PASSWORD``.
 import pytest  # noqa: E402
+
+import therapist_ai.testing_env  # noqa: F401,E402  (the test environment; normally loaded first by -p)
 
 TEST_PASSWORD = "Calm-harbour-2718"
 

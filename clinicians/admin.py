@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from clinicians import selectors, services
 from clinicians.models import AuditEvent, DenyListEntry, ErasureRecord, Redaction, Review, Transcript
 from conversations.models import Message
+from therapist_ai.admin import ReadOnlyAdmin
 from therapist_ai.roles import is_staff_member
 
 STATUS_COLOURS = {"pending": "#b26b00", "approved": "#2e7d32", "rejected": "#9e1c1c"}
@@ -282,15 +283,7 @@ class DenyListEntryAdmin(admin.ModelAdmin):
             self.delete_model(request, obj)
 
 
-class _StaffReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class _StaffReadOnly(ReadOnlyAdmin):
 
     def has_view_permission(self, request, obj=None):
         return is_staff_member(request.user) and super().has_view_permission(request, obj)

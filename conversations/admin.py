@@ -6,21 +6,13 @@ Conversations and messages are shown to clinicians by the curation app (``clinic
 from django.contrib import admin
 
 from conversations.models import PatientProfile
+from therapist_ai.admin import ReadOnlyAdmin
 
 
 @admin.register(PatientProfile)
-class PatientProfileAdmin(admin.ModelAdmin):
+class PatientProfileAdmin(ReadOnlyAdmin):
     list_display = ("user", "training_consent", "training_consent_changed_at", "terms_accepted_at")
     list_filter = ("training_consent",)
     search_fields = ("user__username",)
     readonly_fields = ("user", "phone", "terms_accepted_at", "training_consent", "training_consent_changed_at",
                        "created_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -12,6 +12,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from therapist_ai.admin import ReadOnlyAdmin
 from therapist_ai.roles import is_staff_member
 from training import charts, selectors, services
 from training.models import ModelVersion, TrainingRun
@@ -28,19 +29,8 @@ def can_start_training(user) -> bool:
     return bool(user.is_active and is_staff_member(user) and user.has_perm("training.start_training_run"))
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(TrainingRun)
-class TrainingRunAdmin(_ReadOnly):
+class TrainingRunAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "status", "trigger", "examples_used", "progress", "eta", "duration",
                     "tokens_per_second_col", "created_at")
     list_filter = ("status", "trigger")
@@ -113,7 +103,7 @@ class TrainingRunAdmin(_ReadOnly):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(_ReadOnly):
+class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ("name", "status", "files_verified", "eval_loss", "base_eval_loss", "eval_perplexity",
                     "base_eval_perplexity", "erased_data", "run", "created_at")
     list_filter = ("status", "trained_on_erased_data")

@@ -17,6 +17,7 @@ from conversations.safety.models import (
     SafetyTemplate,
     ScreeningRule,
 )
+from therapist_ai.admin import ReadOnlyAdmin
 
 
 class VersionedContentAdmin(admin.ModelAdmin):
@@ -67,19 +68,10 @@ class CrisisResourceAdmin(VersionedContentAdmin):
 
 
 @admin.register(ContentVersion)
-class ContentVersionAdmin(admin.ModelAdmin):
+class ContentVersionAdmin(ReadOnlyAdmin):
     list_display = ("content_type", "object_id", "version", "action", "changed_by", "changed_at")
     list_filter = ("content_type", "action")
     readonly_fields = [f.name for f in ContentVersion._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class OpenFilter(admin.SimpleListFilter):
