@@ -226,6 +226,9 @@ STORAGES = {
         )
     },
 }
+# Without collectstatic (developer machine, a fresh clone under test) serve from the apps'
+# static folders; pytest-django turns DEBUG off before the middleware reads its default.
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 # --- Security (production) ------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
