@@ -19,9 +19,12 @@ is_true() { case "${1,,}" in 1|true|yes|on) return 0 ;; *) return 1 ;; esac; }
 
 PIDS=()
 NAMES=()
-start() {  # start NAME COMMAND...: run in the background, remember its pid
+# Each child runs in its own session and process group (setsid; its pid is the group id), so
+# stopping a child stops everything it spawned too: the django-q2 cluster forks a sentinel,
+# workers and a monitor that would outlive a killed parent and keep taking tasks.
+start() {  # start NAME COMMAND...: run in the background, remember its pid (= its group)
   local name=$1; shift
-  "$@" &
+  setsid "$@" &
   PIDS+=($!)
   NAMES+=("$name")
   echo "run.sh: started $name (pid $!)"
@@ -29,26 +32,25 @@ start() {  # start NAME COMMAND...: run in the background, remember its pid
 
 alive_count() {
   local n=0 pid
-  for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && n=$((n + 1)); done
+  for pid in "${PIDS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && n=$((n + 1)); done
   echo "$n"
 }
 
 stopping=0
-stop_all() {  # stop_all [GRACE]: after Ctrl-C the children got SIGINT too; give them GRACE s first
+stop_all() {  # stop every child's process group: SIGTERM, up to 10 s for a clean shutdown, then SIGKILL
   [ "$stopping" = 1 ] && return
   stopping=1
-  local grace=${1:-0}
-  for _ in $(seq 1 $((grace * 10))); do [ "$(alive_count)" = 0 ] && break; sleep 0.1; done
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for _ in $(seq 1 100); do  # up to 10 s for a clean shutdown, then force
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done
+  for _ in $(seq 1 100); do
     [ "$(alive_count)" = 0 ] && break
     sleep 0.1
   done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null; done
   wait 2>/dev/null
 }
-trap 'echo "run.sh: stopping..."; stop_all 5; echo "run.sh: stopped"; exit 0' INT
-trap 'echo "run.sh: stopping..."; stop_all 0; echo "run.sh: stopped"; exit 0' TERM
+# Ctrl-C reaches only this script (the children have their own sessions); it stops them.
+trap 'echo "run.sh: stopping..."; stop_all; echo "run.sh: stopped"; exit 0' INT TERM
 
 wait_for_port() {  # wait_for_port PORT PID: until something listens on 127.0.0.1:PORT
   for _ in $(seq 1 100); do

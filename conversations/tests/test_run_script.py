@@ -69,12 +69,19 @@ class RunScript:
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=10)
 
+    def child_groups(self) -> list[int]:
+        """run.sh's own process group and each child's (a child's pid is its group id)."""
+        return [self.process.pid] + [int(pid) for pid in re.findall(r"started [\w-]+ \(pid (\d+)\)", self.output)]
+
     def group_alive(self) -> bool:
-        try:
-            os.killpg(self.process.pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
+        """Whether run.sh, any child, or anything a child spawned is still running."""
+        for group in self.child_groups():
+            try:
+                os.killpg(group, 0)
+                return True
+            except ProcessLookupError:
+                pass
+        return False
 
     def wait_for_group_exit(self, seconds: float = 20) -> None:
         deadline = time.monotonic() + seconds
@@ -82,8 +89,11 @@ class RunScript:
             time.sleep(0.1)
 
     def kill(self) -> None:
-        if self.group_alive():
-            os.killpg(self.process.pid, signal.SIGKILL)
+        for group in self.child_groups():
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.process.wait(10)
 
 
@@ -111,7 +121,7 @@ def test_debug_without_key_starts_the_dev_responder_and_ctrl_c_stops_everything(
                         json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     assert answer.json()["choices"][0]["message"]["content"]
 
-    os.killpg(run.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    os.killpg(run.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does: run.sh's group only
 
     assert run.process.wait(20) == 0
     run.wait_for_group_exit()
@@ -145,4 +155,6 @@ def test_when_the_worker_dies_the_web_server_is_stopped_and_the_script_fails(run
     assert run.process.wait(20) != 0
     run.wait_for_group_exit()
     assert "worker (pid" in run.output and "stopping the rest" in run.output
-    assert not run.group_alive() and not listening(run.port)
+    # the killed cluster's own children (sentinel, workers, monitor) are stopped too
+    assert not run.group_alive(), "a process outlived run.sh"
+    assert not listening(run.port)
