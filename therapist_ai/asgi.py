@@ -2,12 +2,14 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "therapist_ai.settings")
+django.setup(set_prefix=False)
 
-django_application = get_asgi_application()
+from therapist_ai.handlers import PooledThreadASGIHandler  # noqa: E402  (needs settings loaded)
+from therapist_ai.middleware import ASGIBodyLimit  # noqa: E402
 
-from therapist_ai.middleware import ASGIBodyLimit  # noqa: E402  (needs settings loaded)
+django_application = PooledThreadASGIHandler()
 
 application = ASGIBodyLimit(django_application)

@@ -6,6 +6,7 @@ listed in the README's configuration table.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -102,6 +103,9 @@ INSTALLED_APPS = [
     "training",
 ]
 
+# Under ASGI, the handler (therapist_ai/handlers.py) loads the on-loop subclasses of Django's
+# and django-csp's middleware from therapist_ai/middleware.py in place of these: same hooks,
+# without a thread hop for each. The names stay Django's so that `check --deploy` sees them.
 MIDDLEWARE = [
     "therapist_ai.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -113,7 +117,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "axes.middleware.AxesMiddleware",
+    "axes.middleware.AxesMiddleware",  # async-native already
 ]
 
 ROOT_URLCONF = "therapist_ai.urls"
@@ -151,6 +155,11 @@ else:
 
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # Keep each thread's connection between requests (opening one costs ~0.6 ms: the file,
+    # the PRAGMAs below, Django's SQL functions); web requests run on pooled, long-lived
+    # threads (therapist_ai/handlers.py). Not in the worker cluster, which forks.
+    _db["CONN_MAX_AGE"] = 0 if "qcluster" in sys.argv else env_int("DB_CONN_MAX_AGE", 600)
+    _db["CONN_HEALTH_CHECKS"] = True
     _db["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
@@ -171,7 +180,7 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env_int("DB_POOL_TIMEOUT", 10),
         },
     }
-    if "qcluster" in __import__("sys").argv:
+    if "qcluster" in sys.argv:
         # django-q2 forks its workers: a pool opened before the fork would hand the same
         # sockets to parent and children (seen as "the last operation didn't produce
         # records" errors), so cluster processes use plain per-thread connections.
