@@ -250,14 +250,6 @@ def _input_screen_run(text: str) -> InputScreen | None:
         return None
 
 
-def _input_screen_off_loop(text: str) -> InputScreen | None:
-    """``_input_screen_run`` for a worker thread: a database connection the screen opened is closed."""
-    try:
-        return _input_screen_run(text)
-    finally:
-        close_old_connections()
-
-
 def _input_verdict_store(message: Message, screen: InputScreen | None) -> None:
     if screen is None:
         return
@@ -333,8 +325,7 @@ def _prompt_build(patient_message: Message, screen: InputScreen) -> list[dict]:
 def _with_resources(text: str, screen: InputScreen) -> str:
     if not screen.is_concern:
         return text
-    resources = safety.concern_resources_text(screen=screen)
-    return f"{text.rstrip()}\n\n{resources}" if resources else text
+    return _resources_added(text, safety.concern_resources_text(screen=screen))
 
 
 def _output_screen(text: str) -> OutputScreen | None:
@@ -460,6 +451,8 @@ class _StreamPlan:
     provider: ChatProvider | None = None
     prompt: list[dict] = field(default_factory=list)
     reply: Message | None = None  # already stored (crisis, screen failure)
+    safety: dict = field(default_factory=dict)  # the patient message's safety summary
+    resources: str = ""  # appended to the reply when the input screen said concern
 
 
 def _stream_patient_message(conversation: Conversation, content: str) -> Message:
@@ -471,30 +464,46 @@ def _stream_plan(patient_message: Message, screen: InputScreen | None) -> _Strea
     plan = _StreamPlan(patient_message, screen)
     if screen is None or screen.is_crisis:
         plan.reply = _answer(patient_message, screen)
-        return plan
-    plan.provider = active_provider()
-    plan.prompt = _prompt_build(patient_message, screen)
+    else:
+        plan.provider = active_provider()
+        plan.prompt = _prompt_build(patient_message, screen)
+        plan.resources = safety.concern_resources_text(screen=screen) if screen.is_concern else ""
+    # Safety texts may come from the database: read here, in sync code, not on the event loop.
+    plan.safety = _safety_summary(patient_message.safety_level, patient_message.safety_categories)
     return plan
 
 
+def _stream_prepare(conversation: Conversation, content: str) -> _StreamPlan:
+    """Everything before the model is asked, in one trip to a sync thread: commit the
+    patient's message (first: nothing after it can lose it), screen it, store the verdict,
+    then build the prompt or store the reply that needs no model (crisis, screen failure)."""
+    patient_message = _stream_patient_message(conversation, content)
+    return _stream_plan(patient_message, _input_screen_run(patient_message.content))
+
+
 async def _stream_begin(conversation: Conversation, content: str) -> _StreamPlan:
-    """Commit the message, screen it (off the database thread: the screen may be CPU-heavy), plan."""
-    patient_message = await sync_to_async(_stream_patient_message)(conversation, content)
-    screen = await sync_to_async(_input_screen_off_loop, thread_sensitive=False)(patient_message.content)
-    return await sync_to_async(_stream_plan)(patient_message, screen)
+    return await sync_to_async(_stream_prepare)(conversation, content)
 
 
-def _done_event(reply: Message, patient_message: Message) -> StreamEvent:
+def _done_event(reply: Message, safety_summary: dict) -> StreamEvent:
     data = {"reply_id": reply.pk, "status": reply.status, "provider": reply.provider,
-            "model": reply.model_name, "safety": _safety_summary(patient_message.safety_level,
-                                                                 patient_message.safety_categories)}
+            "model": reply.model_name, "safety": safety_summary}
     if reply.status == Message.Status.FAILED:
         return StreamEvent("error", {**data, "reason": reply.failure_reason, "partial": reply.content})
     return StreamEvent("done", data)
 
 
+def _resources_added(text: str, resources: str) -> str:
+    return f"{text.rstrip()}\n\n{resources}" if resources else text
+
+
 async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None], None]) -> None:
-    """Drive the provider, screen as text arrives, store the reply; events go to ``emit``."""
+    """Drive the provider, screen as text arrives, store the reply; events go to ``emit``.
+
+    Text is screened and released at the last sentence end of what has arrived: one screen
+    per batch the provider yields (a busy server reads several chunks at once, and screens
+    them together), never text the screen has not passed.
+    """
     screen_async = sync_to_async(_output_screen_off_loop, thread_sensitive=False)
     store = sync_to_async(_reply_store)
     provider, started = plan.provider, time.monotonic()
@@ -534,7 +543,7 @@ async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None
         reply = await store(**common, content="", status=Message.Status.FAILED, failure_reason=SCREEN_UNAVAILABLE)
         emit(StreamEvent("replace", {"text": ""}))
     elif not output.safe:
-        text = _with_resources(output.replacement, plan.screen)
+        text = _resources_added(output.replacement, plan.resources)
         reply = await store(**common, content=text, model_name=provider.model, usage=usage, output=output)
         emit(StreamEvent("replace", {"text": text}))
     elif failure:
@@ -542,11 +551,11 @@ async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None
         reply = await store(**common, content=received[:shown], status=Message.Status.FAILED,
                             failure_reason=failure, model_name=provider.model)
     else:
-        text = _with_resources(received, plan.screen)
+        text = _resources_added(received, plan.resources)
         if text != received:
             emit(StreamEvent("delta", {"text": text[len(received):]}))
         reply = await store(**common, content=text, model_name=provider.model, usage=usage, output=output)
-    emit(_done_event(reply, plan.patient_message))
+    emit(_done_event(reply, plan.safety))
     if interrupted:
         raise asyncio.CancelledError
 
@@ -570,7 +579,7 @@ async def message_stream(*, conversation: Conversation, content: str) -> AsyncIt
     if plan.reply is not None:
         if plan.reply.content:
             yield StreamEvent("delta", {"text": plan.reply.content})
-        yield _done_event(plan.reply, patient)
+        yield _done_event(plan.reply, plan.safety)
         return
     queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
     listener_gone = False
@@ -583,7 +592,7 @@ async def message_stream(*, conversation: Conversation, content: str) -> AsyncIt
             reply = await sync_to_async(_reply_store)(
                 patient_message=patient, content="", status=Message.Status.FAILED,
                 failure_reason="The reply could not be completed because of an internal error.")
-            queue.put_nowait(_done_event(reply, patient))
+            queue.put_nowait(_done_event(reply, plan.safety))
         finally:
             queue.put_nowait(None)
             if listener_gone:

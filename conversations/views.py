@@ -149,14 +149,22 @@ def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
+def _stream_conversation(request, pk: int):
+    """(conversation, None) or (None, refusal) for the streaming endpoint. Sync, one trip:
+    the session, the user, their role and the conversation are all database reads."""
+    user = request.user
+    if not user.is_authenticated:
+        return None, JsonResponse({"detail": "Log in to chat."}, status=403)
+    if not is_patient(user):
+        return None, JsonResponse({"detail": "This page is for patients."}, status=403)
+    return selectors.conversation_of_patient(patient=user, conversation_id=pk), None
+
+
 @require_POST
 async def conversation_stream(request, pk: int):
-    user = await request.auser()
-    if not user.is_authenticated:
-        return JsonResponse({"detail": "Log in to chat."}, status=403)
-    if not await sync_to_async(is_patient)(user):
-        return JsonResponse({"detail": "This page is for patients."}, status=403)
-    conversation = await sync_to_async(selectors.conversation_of_patient)(patient=user, conversation_id=pk)
+    conversation, refusal = await sync_to_async(_stream_conversation)(request, pk)
+    if refusal is not None:
+        return refusal
     events = message_stream(conversation=conversation, content=request.POST.get("content", ""))
     try:
         first = await anext(events)  # validates and commits the patient's message

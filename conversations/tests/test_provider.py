@@ -117,3 +117,34 @@ def test_same_idempotency_key_returns_the_first_turn_without_asking_again(fake_g
     assert again.patient_message.pk == first.patient_message.pk and again.reply.pk == first.reply.pk
     assert conversation.messages.count() == 2
     assert len(fake_groq.chat_requests) == 1
+
+
+def test_server_sent_events_are_parsed_across_network_reads():
+    from conversations.providers.groq import ServerSentEvents
+
+    events = ServerSentEvents()
+    assert events.feed(b'data: {"a"') == []
+    assert events.feed(b': 1}\n\n: a comment\n\nevent: error\r\ndata: line one\r\ndata: line two\r\n\r\nda') == [
+        (None, '{"a": 1}'), ("error", "line one\nline two")]
+    assert events.feed(b"ta: [DONE]\n\n") == [(None, "[DONE]")]
+
+
+def test_an_error_object_in_the_stream_is_a_provider_error_after_the_text_before_it(fake_groq):
+    from conversations.providers.groq import _chunk_read
+
+    request = httpx.Request("POST", "http://upstream/")
+    text: list[str] = []
+    usage = _chunk_read(None, '{"choices": [{"delta": {"content": "Hi"}}], "x_groq": {"usage": '
+                              '{"prompt_tokens": 3, "completion_tokens": 1}}}', text, httpx.Response(200, request=request))
+    assert text == ["Hi"] and usage == Usage(3, 1)
+    import groq
+
+    with pytest.raises(groq.APIError, match="overloaded"):
+        _chunk_read(None, '{"error": {"message": "overloaded"}}', text, httpx.Response(200, request=request))
+
+
+def test_streamed_text_arrives_whole_whatever_the_network_batching(fake_groq):
+    fake_groq.configure(tokens_per_second=400)
+    items = run_coroutine(collect(groq_provider()))
+    texts = [i for i in items if isinstance(i, str)]
+    assert "".join(texts) == reply_for("I feel lonely") and len(texts) > 1
