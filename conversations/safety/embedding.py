@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import NamedTuple
@@ -23,21 +24,31 @@ _HEADS = 12
 # numpy's OpenBLAS threads per forward pass. One: web workers already share the cores, and
 # a multi-threaded BLAS on busy cores was 8-15x slower here (65 ms vs 0.5-1 s for 100 tokens).
 BLAS_THREADS = int(os.environ.get("SAFETY_BLAS_THREADS", "1"))
+# Our own threads instead: each layer's heads and MLP columns are split in ``_SHARDS`` halves
+# that two threads compute side by side (each with one-thread BLAS), for passes of at least
+# ``PARALLEL_MIN_TOKENS`` tokens. A waiting thread sleeps instead of spinning, so on busy
+# cores this costs a few percent, not the 8-15x of a spinning multi-threaded BLAS.
+_SHARDS = 2
+ENCODER_THREADS = max(1, min(_SHARDS, int(os.environ.get("SAFETY_ENCODER_THREADS", "2"))))
+PARALLEL_MIN_TOKENS = int(os.environ.get("SAFETY_PARALLEL_MIN_TOKENS", "32"))
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
+_pool_lock = threading.Lock()
 _encoder: MiniLMEncoder | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child makes its own
 
 
 class _Layer(NamedTuple):
-    qkv_w: np.ndarray  # (hidden, 3 * hidden): query | key | value
+    # Columns grouped by shard: [q | k | v of shard 0's heads, q | k | v of shard 1's heads].
+    qkv_w: np.ndarray  # (hidden, 3 * hidden)
     qkv_b: np.ndarray
-    o_w: np.ndarray  # (hidden, hidden)
+    o_w: np.ndarray  # (hidden, hidden), rows in head order
     o_b: np.ndarray
     ln1_w: np.ndarray
     ln1_b: np.ndarray
-    i_w: np.ndarray  # (hidden, intermediate)
+    i_w: np.ndarray  # (hidden, intermediate), shard s: columns s * intermediate / shards ...
     i_b: np.ndarray
-    out_w: np.ndarray  # (intermediate, hidden)
+    out_w: np.ndarray  # (intermediate, hidden), shard s: the same rows
     out_b: np.ndarray
     ln2_w: np.ndarray
     ln2_b: np.ndarray
@@ -141,18 +152,23 @@ class MiniLMEncoder:
         # position + token type 0 summed once: one lookup per token instead of two
         self.position_type = np.ascontiguousarray(self.position + self.token_type)
         self.layers: list[_Layer] = []
+        self.hidden = self.word.shape[1]
+        head_dim = self.hidden // self.heads
+        heads_per_shard = self.heads // _SHARDS
         for i in range(self.n_layers):
             p = f"encoder.layer.{i}."
             # q, k, v fused into one matrix: one matmul instead of three. Weights transposed
             # once here to (in, out), contiguous, so every matmul is x @ W without copies.
-            qkv_w = np.concatenate(
-                [w[p + f"attention.self.{n}.weight"].T for n in ("query", "key", "value")], axis=1
-            )
-            qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
+            qkv_w, qkv_b = [], []
+            for shard in range(_SHARDS):
+                cols = slice(shard * heads_per_shard * head_dim, (shard + 1) * heads_per_shard * head_dim)
+                for n in ("query", "key", "value"):
+                    qkv_w.append(w[p + f"attention.self.{n}.weight"][cols].T)
+                    qkv_b.append(w[p + f"attention.self.{n}.bias"][cols])
             self.layers.append(
                 _Layer(
-                    np.ascontiguousarray(qkv_w),
-                    qkv_b,
+                    np.ascontiguousarray(np.concatenate(qkv_w, axis=1)),
+                    np.concatenate(qkv_b),
                     np.ascontiguousarray(w[p + "attention.output.dense.weight"].T),
                     w[p + "attention.output.dense.bias"],
                     w[p + "attention.output.LayerNorm.weight"],
@@ -165,63 +181,103 @@ class MiniLMEncoder:
                     w[p + "output.LayerNorm.bias"],
                 )
             )
-        self.hidden = self.word.shape[1]
         self.intermediate = self.layers[0].i_w.shape[1]
         self._avg = np.full(self.hidden, 1.0 / self.hidden, dtype=np.float32)
         self._eps = np.float32(self.eps)
         self._blas = _numpy_blas()
 
-    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+    def _forward(self, batch: list[list[int]], threads: int | None = None) -> np.ndarray:
         """Mean-pooled last hidden states, one row per sequence.
 
         The sequences are packed end to end into one (tokens, hidden) matrix instead of a
         padded (batch, longest, hidden) one: the dense layers, most of the work, then run on
         real tokens only, and attention runs sequence by sequence (no mask needed). Every
-        step works in place on float32 buffers allocated once per call.
+        step works in place on float32 buffers allocated once per call. With two threads,
+        each computes half the heads and half the MLP, and their outputs are summed.
         """
         lengths = [len(ids) for ids in batch]
         total = sum(lengths)
+        if threads is None:
+            threads = ENCODER_THREADS if total >= PARALLEL_MIN_TOKENS else 1
         starts = np.cumsum([0, *lengths])
         ids = np.fromiter((i for seq in batch for i in seq), dtype=np.intp, count=total)
         positions = np.concatenate([np.arange(n) for n in lengths])
         x = self.word[ids]
         x += self.position_type[positions]
-        h, d, hid = self.heads, self.hidden // self.heads, self.hidden
-        tmp = np.empty_like(x)
-        ctx = np.empty_like(x)
-        qkv = np.empty((total, 3 * hid), dtype=np.float32)
-        inter = np.empty((total, self.intermediate), dtype=np.float32)
-        scratch = (np.empty_like(inter), np.empty_like(inter))
         avg, eps = self._avg, self._eps
+        tmp = np.empty_like(x)
         _layer_norm_(x, *self.emb_ln, eps, avg, tmp)
-        scale = np.float32(1.0 / np.sqrt(d))
         spans = [(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        # (first shard, last shard + 1) per thread, and each thread's buffers
+        parts = [(0, _SHARDS)] if threads == 1 else [(s, s + 1) for s in range(_SHARDS)]
+        buffers = [self._buffers(total, hi - lo) for lo, hi in parts]
+        pool = _thread_pool() if len(parts) > 1 else None
         for layer in self.layers:
-            np.matmul(x, layer.qkv_w, out=qkv)
-            qkv += layer.qkv_b
-            qkv[:, :hid] *= scale  # scale q once, not every score
-            for a, b in spans:
-                n = b - a
-                heads = qkv[a:b].reshape(n, 3, h, d)
-                q = heads[:, 0].transpose(1, 0, 2)  # (h, n, d)
-                k = heads[:, 1].transpose(1, 2, 0)  # (h, d, n)
-                v = heads[:, 2].transpose(1, 0, 2)  # (h, n, d)
-                probs = _softmax_(q @ k)
-                ctx[a:b].reshape(n, h, d).transpose(1, 0, 2)[...] = probs @ v
-            np.matmul(ctx, layer.o_w, out=tmp)
-            tmp += layer.o_b
-            x += tmp
-            _layer_norm_(x, layer.ln1_w, layer.ln1_b, eps, avg, tmp)
-            np.matmul(x, layer.i_w, out=inter)
-            inter += layer.i_b
-            _gelu_(inter, *scratch)
-            np.matmul(inter, layer.out_w, out=tmp)
-            tmp += layer.out_b
-            x += tmp
-            _layer_norm_(x, layer.ln2_w, layer.ln2_b, eps, avg, tmp)
+            for block, bias, ln_w, ln_b in (
+                (self._attention, layer.o_b, layer.ln1_w, layer.ln1_b),
+                (self._mlp, layer.out_b, layer.ln2_w, layer.ln2_b),
+            ):
+                other = None
+                if pool is not None:
+                    try:
+                        other = pool.submit(block, x, layer, *parts[1], spans, buffers[1])
+                    except RuntimeError:  # interpreter shutting down: no new work for threads
+                        pool = None
+                out = block(x, layer, *parts[0], spans, buffers[0])
+                if other is not None:
+                    out += other.result()
+                else:
+                    for part, buf in zip(parts[1:], buffers[1:], strict=True):
+                        out += block(x, layer, *part, spans, buf)
+                out += bias
+                x += out
+                _layer_norm_(x, ln_w, ln_b, eps, avg, tmp)
         pooled = np.add.reduceat(x, starts[:-1], axis=0)
         pooled /= np.array(lengths, dtype=np.float32)[:, None]
         return pooled
+
+    def _buffers(self, tokens: int, shards: int) -> dict[str, np.ndarray]:
+        width, inner = self.hidden * shards // _SHARDS, self.intermediate * shards // _SHARDS
+        return {
+            "qkv": np.empty((tokens, 3 * width), dtype=np.float32),
+            "ctx": np.empty((tokens, width), dtype=np.float32),
+            "inter": np.empty((tokens, inner), dtype=np.float32),
+            "a": np.empty((tokens, inner), dtype=np.float32),
+            "t": np.empty((tokens, inner), dtype=np.float32),
+            "out": np.empty((tokens, self.hidden), dtype=np.float32),
+        }
+
+    def _attention(self, x, layer: _Layer, lo: int, hi: int, spans, buf) -> np.ndarray:
+        """Self-attention of shards ``lo``..``hi``-1's heads, through their rows of the output
+        projection (no bias): the whole block when lo..hi covers every shard, else a partial sum."""
+        hs, d = self.heads // _SHARDS, self.hidden // self.heads
+        width = hs * d
+        qkv, ctx = buf["qkv"], buf["ctx"]
+        np.matmul(x, layer.qkv_w[:, 3 * width * lo : 3 * width * hi], out=qkv)
+        qkv += layer.qkv_b[3 * width * lo : 3 * width * hi]
+        groups = qkv.reshape(len(x), hi - lo, 3, hs, d)
+        groups[:, :, 0] *= np.float32(1.0 / np.sqrt(d))  # scale q once, not every score
+        ctx_heads = ctx.reshape(len(x), hi - lo, hs, d)
+        for a, b in spans:
+            for g in range(hi - lo):
+                heads = groups[a:b, g]  # (n, 3, hs, d)
+                q = heads[:, 0].transpose(1, 0, 2)  # (hs, n, d)
+                k = heads[:, 1].transpose(1, 2, 0)  # (hs, d, n)
+                v = heads[:, 2].transpose(1, 0, 2)  # (hs, n, d)
+                ctx_heads[a:b, g].transpose(1, 0, 2)[...] = _softmax_(q @ k) @ v
+        np.matmul(ctx, layer.o_w[width * lo : width * hi], out=buf["out"])
+        return buf["out"]
+
+    def _mlp(self, x, layer: _Layer, lo: int, hi: int, _spans, buf) -> np.ndarray:
+        """GELU MLP through shards ``lo``..``hi``-1's intermediate columns (no output bias)."""
+        inner = self.intermediate // _SHARDS
+        cols = slice(inner * lo, inner * hi)
+        inter = buf["inter"]
+        np.matmul(x, layer.i_w[:, cols], out=inter)
+        inter += layer.i_b[cols]
+        _gelu_(inter, buf["a"], buf["t"])
+        np.matmul(inter, layer.out_w[cols], out=buf["out"])
+        return buf["out"]
 
     def encode(self, texts: list[str] | str, batch_size: int = 16) -> np.ndarray:
         """L2-normalised embeddings, shape (len(texts), 384), float32."""
@@ -248,6 +304,16 @@ def _numpy_blas():
     except Exception as exc:  # no threadpoolctl, an unusual BLAS: run with its defaults
         logger.info("BLAS thread limit not applied: %s", exc)
         return None
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """The helper thread(s) for parallel forward passes (made again in a forked child)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        with _pool_lock:
+            if _pool is None or _pool[0] != os.getpid():
+                _pool = (os.getpid(), ThreadPoolExecutor(_SHARDS - 1, thread_name_prefix="safety-encoder"))
+    return _pool[1]
 
 
 def get_encoder() -> MiniLMEncoder:

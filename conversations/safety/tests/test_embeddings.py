@@ -38,6 +38,14 @@ def test_batched_and_single_encoding_agree():
     assert np.allclose(batch, single, atol=1e-5)
 
 
+def test_long_inputs_on_two_threads_match_one_thread():
+    encoder = get_encoder()
+    ids = [e.ids for e in encoder.tokenizer.encode_batch(TEXTS)]
+    one = encoder._forward(ids, threads=1)
+    assert np.allclose(encoder._forward(ids, threads=2), one, atol=1e-5)
+    assert np.allclose(encoder._forward(ids[4:5], threads=2), one[4:5], atol=1e-5)  # 256 tokens alone
+
+
 def test_the_web_process_with_the_screen_loaded_never_imports_torch_or_transformers():
     code = (
         "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE','therapist_ai.settings');"
