@@ -23,6 +23,7 @@ from conversations.serializers import (
     ConversationSerializer,
     MessageCreateSerializer,
     MessageSerializer,
+    chat_turn_data,
 )
 from therapist_ai.roles import is_patient
 
@@ -94,7 +95,7 @@ def _turn_response(turn) -> Response:
             status=status.HTTP_409_CONFLICT,
             headers={"Retry-After": "1"},
         )
-    body = ChatTurnSerializer(turn).data
+    body = chat_turn_data(turn)
     if turn.reply.status == Message.Status.FAILED:
         # The patient message is stored; the upstream failed. 502 tells clients the
         # failure is upstream; the body carries both stored messages and the reason.

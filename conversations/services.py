@@ -29,7 +29,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -39,8 +39,7 @@ from conversations.providers import (
     ProviderError,
     Usage,
     active_provider,
-    provider_complete,
-    run_coroutine,
+    provider_complete_sync,
 )
 from conversations.safety import services as safety
 from conversations.safety.screening import InputScreen, OutputScreen, screen_input, screen_output
@@ -213,11 +212,11 @@ def _turn_of(patient_message: Message, *, created: bool) -> ChatTurn:
 
 
 def _patient_message_store(conversation: Conversation, content: str, idempotency_key: str | None):
-    """Commit the patient's message. Returns (message, created); a known key returns the first one."""
-    if idempotency_key:
-        existing = conversation.messages.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing, False
+    """Commit the patient's message. Returns (message, created); a known key returns the first one.
+
+    A key is not looked up first: the unique constraint refuses a repeat, which is then
+    read back (a replay is rare; a lookup before every keyed insert cost a quarter of a turn).
+    """
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -227,12 +226,12 @@ def _patient_message_store(conversation: Conversation, content: str, idempotency
             fields = {"updated_at": timezone.now()}
             if not conversation.title:
                 fields["title"] = _title_from(content)
-                conversation.title = fields["title"]
             Conversation.objects.filter(pk=conversation.pk).update(**fields)
     except IntegrityError:
         if not idempotency_key:
             raise
         return conversation.messages.get(idempotency_key=idempotency_key), False
+    conversation.title = fields.get("title", conversation.title)
     return message, True
 
 
@@ -344,6 +343,15 @@ def _output_screen_off_loop(text: str) -> OutputScreen | None:
         close_old_connections()
 
 
+def _pooled_connection_release() -> None:
+    """Give a pooled (PostgreSQL) connection back before a wait on the model, which may take
+    a minute: a request holds one otherwise from its first query to its end, and a few dozen
+    replies being generated at once would take the whole pool. Persistent SQLite connections
+    stay; so does a connection inside a transaction (tests run in one)."""
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()
+
+
 def _answer(patient_message: Message, screen: InputScreen | None, update: Message | None = None) -> Message:
     """Ask the model (sync callers) and store the screened reply or the failure."""
     if screen is None:
@@ -352,9 +360,11 @@ def _answer(patient_message: Message, screen: InputScreen | None, update: Messag
     if screen.is_crisis:
         return _crisis_reply_store(patient_message, screen, update)
     provider = active_provider()
+    prompt = _prompt_build(patient_message, screen)
+    _pooled_connection_release()
     started = time.monotonic()
     try:
-        completion = run_coroutine(provider_complete(provider, _prompt_build(patient_message, screen)))
+        completion = provider_complete_sync(provider, prompt)
     except ProviderError as exc:
         return _reply_store(patient_message=patient_message, content="", status=Message.Status.FAILED,
                             failure_reason=exc.reason, provider=provider.name, model_name=provider.model,
@@ -478,7 +488,9 @@ def _stream_prepare(conversation: Conversation, content: str) -> _StreamPlan:
     patient's message (first: nothing after it can lose it), screen it, store the verdict,
     then build the prompt or store the reply that needs no model (crisis, screen failure)."""
     patient_message = _stream_patient_message(conversation, content)
-    return _stream_plan(patient_message, _input_screen_run(patient_message.content))
+    plan = _stream_plan(patient_message, _input_screen_run(patient_message.content))
+    _pooled_connection_release()
+    return plan
 
 
 async def _stream_begin(conversation: Conversation, content: str) -> _StreamPlan:

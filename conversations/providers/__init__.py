@@ -69,6 +69,16 @@ async def provider_complete(provider: ChatProvider, messages: list[dict]) -> Com
     return Completion("".join(parts), usage, provider.model, int((time.monotonic() - started) * 1000))
 
 
+def provider_complete_sync(provider: ChatProvider, messages: list[dict]) -> Completion:
+    """``provider_complete`` for sync callers: the provider's own blocking call when it has
+    one (``complete_sync``: no hand-over to the event loop's thread and back), else its
+    coroutine on the process-wide provider loop."""
+    complete_sync = getattr(provider, "complete_sync", None)
+    if complete_sync is not None:
+        return complete_sync(messages)
+    return run_coroutine(provider_complete(provider, messages))
+
+
 def active_provider() -> ChatProvider:
     """Who answers patients now: a promoted local model version if training serves one, else Groq.
 

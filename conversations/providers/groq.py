@@ -31,12 +31,14 @@ CHAT_PATH = "/openai/v1/chat/completions"
 
 _clients_lock = threading.Lock()
 _clients: dict[tuple, tuple[weakref.ref, groq.AsyncGroq]] = {}
+_sync_clients: dict[tuple, groq.Groq] = {}  # thread-safe: one per process and configuration
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests call this after pointing GROQ_BASE_URL elsewhere)."""
     with _clients_lock:
         _clients.clear()
+        _sync_clients.clear()
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,19 @@ class GroqProvider:
             _clients[key] = (weakref.ref(loop), client)
             return client
 
+    def sync_client(self) -> groq.Groq:
+        key = (self.api_key, self.base_url, self.timeout, self.connect_timeout, self.max_retries)
+        with _clients_lock:
+            client = _sync_clients.get(key)
+            if client is None:
+                client = _sync_clients[key] = groq.Groq(
+                    api_key=self.api_key,
+                    base_url=self.base_url,
+                    timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                    max_retries=min(self.max_retries, 1),
+                )
+            return client
+
     def _check_key(self) -> None:
         if not self.api_key:
             raise ProviderError(
@@ -84,6 +99,22 @@ class GroqProvider:
         started = time.monotonic()
         try:
             response = await self.client().post(CHAT_PATH, cast_to=httpx.Response, body=self._request(messages))
+        except Exception as exc:
+            raise provider_error(exc) from exc
+        return self._completion(response, started)
+
+    def complete_sync(self, messages: list[dict]) -> Completion:
+        """``complete`` for sync callers (the REST API, the no-JS page), on a blocking client."""
+        self._check_key()
+        started = time.monotonic()
+        try:
+            response = self.sync_client().post(CHAT_PATH, cast_to=httpx.Response, body=self._request(messages))
+        except Exception as exc:
+            raise provider_error(exc) from exc
+        return self._completion(response, started)
+
+    def _completion(self, response: httpx.Response, started: float) -> Completion:
+        try:
             reply = response.json()
             choices = reply.get("choices") or []
             text = ((choices[0].get("message") or {}).get("content") or "") if choices else ""
