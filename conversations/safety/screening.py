@@ -32,6 +32,10 @@ CLASSIFIER_CRISIS = 0.80
 CLASSIFIER_CONCERN = 0.60
 RULE_CHECK_SECONDS = 2.0  # how stale the in-process rule cache may get across processes
 CHUNK_WORDS = 40  # long messages are classified sentence-window by sentence-window
+# A sentence longer than a chunk (no punctuation, or line breaks, which normalising removes) is
+# classified in overlapping windows of this many words, half a window apart: otherwise risk at
+# its end is averaged away by the rest, or cut off at the encoder's 256 tokens.
+RUN_ON_WINDOW_WORDS = 20
 
 logger = logging.getLogger(__name__)
 
@@ -162,11 +166,20 @@ def current_rules() -> RuleSet:
 
 def _chunks(text: str) -> list[str]:
     """Sentence windows of at most ``CHUNK_WORDS`` words, so one risky sentence in a long
-    message is not averaged away by the rest of it."""
+    message is not averaged away by the rest of it; longer (run-on) sentences in overlapping
+    windows of ``RUN_ON_WINDOW_WORDS`` words. The encoder embeds them all in one pass."""
     sentences = [s.strip() for s in re.split(r"(?<=[.!?\n])\s+", text) if re.search(r"[a-z]{2}", s)]
     chunks, current = [], []
+    window = RUN_ON_WINDOW_WORDS
+    step = max(window // 2, 1)
     for sentence in sentences:
         words = sentence.split()
+        if len(words) > CHUNK_WORDS:
+            if current:
+                chunks.append(" ".join(current))
+                current = []
+            chunks.extend(" ".join(words[i : i + window]) for i in range(0, len(words) - step, step))
+            continue
         if current and len(current) + len(words) > CHUNK_WORDS:
             chunks.append(" ".join(current))
             current = []

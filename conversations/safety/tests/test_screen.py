@@ -76,6 +76,15 @@ def test_risk_in_one_sentence_of_a_long_message_is_found():
     assert screen_input(text).is_crisis
 
 
+def test_risk_at_the_end_of_a_long_unpunctuated_message_is_found():
+    risky = "lately i keep wondering whether anyone would even notice if i was gone for good"
+    filler = ("so i got up late and missed the bus and then my manager asked about the report "
+              "and i said it was nearly done and ")
+    assert screen_input(risky).level != "none"
+    assert screen_input(filler * 2 + risky).level != "none"  # one 60-word "sentence"
+    assert screen_input(filler * 20 + risky).level != "none"  # past the encoder's 256 tokens
+
+
 def test_empty_and_odd_input_is_screened_without_error():
     assert screen_input("").level == "none"
     assert screen_input("   \n\t").level == "none"
