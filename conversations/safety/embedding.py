@@ -258,13 +258,12 @@ class MiniLMEncoder:
         groups = qkv.reshape(len(x), hi - lo, 3, hs, d)
         groups[:, :, 0] *= np.float32(1.0 / np.sqrt(d))  # scale q once, not every score
         ctx_heads = ctx.reshape(len(x), hi - lo, hs, d)
-        for a, b in spans:
-            for g in range(hi - lo):
-                heads = groups[a:b, g]  # (n, 3, hs, d)
-                q = heads[:, 0].transpose(1, 0, 2)  # (hs, n, d)
-                k = heads[:, 1].transpose(1, 2, 0)  # (hs, d, n)
-                v = heads[:, 2].transpose(1, 0, 2)  # (hs, n, d)
-                ctx_heads[a:b, g].transpose(1, 0, 2)[...] = _softmax_(q @ k) @ v
+        for a, b in spans:  # one sequence at a time, all its heads (groups x hs) at once
+            seq = groups[a:b]  # (n, groups, 3, hs, d)
+            q = seq[:, :, 0].transpose(1, 2, 0, 3)  # (groups, hs, n, d)
+            k = seq[:, :, 1].transpose(1, 2, 3, 0)  # (groups, hs, d, n)
+            v = seq[:, :, 2].transpose(1, 2, 0, 3)  # (groups, hs, n, d)
+            ctx_heads[a:b].transpose(1, 2, 0, 3)[...] = _softmax_(q @ k) @ v
         np.matmul(ctx, layer.o_w[width * lo : width * hi], out=buf["out"])
         return buf["out"]
 
