@@ -26,8 +26,9 @@ _HEADS = 12
 BLAS_THREADS = int(os.environ.get("SAFETY_BLAS_THREADS", "1"))
 # Our own threads instead: each layer's heads and MLP columns are split in ``_SHARDS`` halves
 # that two threads compute side by side (each with one-thread BLAS), for passes of at least
-# ``PARALLEL_MIN_TOKENS`` tokens. A waiting thread sleeps instead of spinning, so on busy
-# cores this costs a few percent, not the 8-15x of a spinning multi-threaded BLAS.
+# ``PARALLEL_MIN_TOKENS`` tokens, while the host has a core to spare (1-minute load average
+# below CPUs - 0.5). A waiting thread sleeps instead of spinning, but on busy cores each of
+# the 12 hand-overs per pass can wait for a time slice, so busy hosts get one thread.
 _SHARDS = 2
 ENCODER_THREADS = max(1, min(_SHARDS, int(os.environ.get("SAFETY_ENCODER_THREADS", "2"))))
 PARALLEL_MIN_TOKENS = int(os.environ.get("SAFETY_PARALLEL_MIN_TOKENS", "32"))
@@ -198,7 +199,7 @@ class MiniLMEncoder:
         lengths = [len(ids) for ids in batch]
         total = sum(lengths)
         if threads is None:
-            threads = ENCODER_THREADS if total >= PARALLEL_MIN_TOKENS else 1
+            threads = ENCODER_THREADS if total >= PARALLEL_MIN_TOKENS and _spare_core() else 1
         starts = np.cumsum([0, *lengths])
         ids = np.fromiter((i for seq in batch for i in seq), dtype=np.intp, count=total)
         positions = np.concatenate([np.arange(n) for n in lengths])
@@ -303,6 +304,18 @@ def _numpy_blas():
     except Exception as exc:  # no threadpoolctl, an unusual BLAS: run with its defaults
         logger.info("BLAS thread limit not applied: %s", exc)
         return None
+
+
+def _spare_core() -> bool:
+    """Whether another core is probably idle: 1-minute load average below usable CPUs - 0.5."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        return os.getloadavg()[0] < cpus - 0.5
+    except OSError:  # load average unavailable: assume a spare core when there are two
+        return cpus > 1
 
 
 def _thread_pool() -> ThreadPoolExecutor:
