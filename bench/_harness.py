@@ -103,6 +103,25 @@ def patients(count: int, *, prefix: str) -> list[dict]:
     return made
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (a gunicorn master and its workers)."""
+    total = 0.0
+    for proc in [str(pid), *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     if not values:
@@ -117,4 +136,4 @@ def summary(values_ms: list[float]) -> str:
             f"mean {statistics.fmean(values_ms):7.2f} ms  (n={len(values_ms)})")
 
 
-__all__ = ["ROOT", "prepare", "server_env", "fake_upstream", "patients", "pct", "summary", "web_server"]
+__all__ = ["ROOT", "prepare", "server_env", "fake_upstream", "patients", "pct", "summary", "web_server", "cpu_seconds"]

@@ -17,6 +17,10 @@ Two server configurations:
     python bench/concurrency.py [--levels 1,10,25,50,100,200,300,400] [--database-url ...]
 
 Goal: >= 300 concurrent streamed chats per core, 0 errors.
+
+Each level also reports the web worker's CPU time per chat (all its threads, from /proc),
+and the end the ceiling that sets: a core spends that much per chat, so it can hold at
+most (chat duration / CPU per chat) chats at once, however they are spread over time.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import argparse
 import asyncio
 import time
 
-from _harness import fake_upstream, patients, pct, prepare, server_env, web_server
+from _harness import cpu_seconds, fake_upstream, patients, pct, prepare, server_env, web_server
 
 THRESHOLD_MS = 25.0
 
@@ -100,22 +104,28 @@ async def server_streams(base_url: str, patient: dict, conversations: list[int],
 
 
 def ladder(kind: str, path: str, levels: list[int], fake_url: str, data_dir, patient: dict,
-           conversations: list[int], samples: int = 30) -> tuple[int, int]:
-    """Returns (last level within 25 ms p99 added, last level within 25 ms of the C=1 overhead)."""
+           conversations: list[int], samples: int = 30) -> tuple[int, int, float, float]:
+    """Returns (last level within 25 ms p99 added, last level within 25 ms of the C=1 overhead,
+    web worker CPU ms per chat, median chat duration through the server in ms), the last two
+    over all levels run."""
     chats = server_streams if path == "stream" else server_api_turns
     env = server_env(fake_url)
     strict = relative = 0
     floor = None
+    cpu_ms, chat_count, durations = 0.0, 0, []
     with web_server(kind, env, data_dir, workers=1) as server:
         asyncio.run(chats(server.base_url, patient, conversations, 2))  # warm-up
         for level in levels:
             # Enough rounds for a p99 to mean something; direct and through alternate per round.
-            direct, through, errors = [], [], []
+            direct, through, errors, level_cpu = [], [], [], 0.0
             for _ in range(max(2, -(-samples // level))):
                 direct += asyncio.run(direct_streams(fake_url, level, stream=path == "stream"))
+                cpu = cpu_seconds(server.pid)
                 ok_chats, failed = asyncio.run(chats(server.base_url, patient, conversations, level))
+                level_cpu += (cpu_seconds(server.pid) - cpu) * 1000
                 through += ok_chats
                 errors += failed
+            cpu_ms, chat_count, durations = cpu_ms + level_cpu, chat_count + len(through) + len(errors), durations + through
             # Each chat's duration minus the direct median at this level: what the server added.
             added = [t - pct(direct, 0.5) for t in through]
             added50, added99 = (pct(added, 0.5), pct(added, 0.99)) if added else (float("nan"),) * 2
@@ -126,24 +136,28 @@ def ladder(kind: str, path: str, levels: list[int], fake_url: str, data_dir, pat
             print(f"  {kind:5s} {path:6s} C={level:4d}: direct p50 {pct(direct, .5):7.1f} p99 {pct(direct, .99):7.1f} ms"
                   f" | through server p50 {pct(through, .5):7.1f} p99 {pct(through, .99):7.1f} ms"
                   f" | added p50 {added50:7.1f} p99 {added99:7.1f} ms | errors {len(errors)}"
+                  f" | worker CPU {level_cpu / max(1, len(through) + len(errors)):5.1f} ms/chat"
                   f"{'' if within else '  <- limit'}", flush=True)
             if errors:
                 print(f"        first error: {errors[0]}")
             if not within:
                 break
             relative = level
-    return strict, relative
+    return strict, relative, cpu_ms / max(1, chat_count), pct(durations, 0.5)
 
 
 def hold(count: int, fake_url: str, data_dir, patient: dict, conversations: list[int]) -> None:
     """Past the latency limit: does one production worker still finish every chat?"""
     with web_server("asgi", server_env(fake_url), data_dir, workers=1) as server:
+        asyncio.run(server_streams(server.base_url, patient, conversations, 2))  # warm-up
+        cpu = cpu_seconds(server.pid)
         started = time.perf_counter()
         through, errors = asyncio.run(server_streams(server.base_url, patient, conversations, count))
         wall = time.perf_counter() - started
+        cpu_ms = (cpu_seconds(server.pid) - cpu) * 1000 / count
     print(f"  asgi  stream C={count:4d} at once: {len(through)} completed, {len(errors)} errors, "
-          f"duration p50 {pct(through, .5):.0f} ms p99 {pct(through, .99):.0f} ms, all done in {wall:.1f} s"
-          f"{'' if not errors else '; first error: ' + errors[0]}")
+          f"duration p50 {pct(through, .5):.0f} ms p99 {pct(through, .99):.0f} ms, all done in {wall:.1f} s, "
+          f"worker CPU {cpu_ms:.1f} ms/chat{'' if not errors else '; first error: ' + errors[0]}")
 
 
 def main() -> None:
@@ -177,6 +191,10 @@ def main() -> None:
     print(f"concurrent chats per core, p99 added within {THRESHOLD_MS:.0f} ms of the single-chat overhead: "
           f"production (streamed) {asgi[1]}, plain sync gunicorn (API) {wsgi[1]}; "
           f"ratio {asgi[1] / max(wsgi[1], 1):.1f}x")
+    for name, (_, _, cpu_ms, duration) in (("production (streamed)", asgi), ("plain sync gunicorn (API)", wsgi)):
+        print(f"CPU ceiling, {name}: {cpu_ms:.1f} ms of web worker CPU per chat -> at most "
+              f"{1000 / cpu_ms:.0f} chats/s per core; with chats of {duration:.0f} ms that is at most "
+              f"{duration / cpu_ms:.0f} chats in flight per core at 100% CPU")
 
 
 if __name__ == "__main__":

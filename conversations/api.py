@@ -4,6 +4,7 @@ Thin: validate, call one service, present the result. Every write goes through
 ``conversations.services``; the same services back the web pages.
 """
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -101,7 +102,10 @@ def _turn_response(turn) -> Response:
         # failure is upstream; the body carries both stored messages and the reason.
         body["detail"] = "The AI service did not answer; your message is saved. Retry the reply."
         return Response(body, status=status.HTTP_502_BAD_GATEWAY)
-    return Response(body, status=status.HTTP_201_CREATED if turn.created else status.HTTP_200_OK)
+    response = Response(body, status=status.HTTP_201_CREATED if turn.created else status.HTTP_200_OK)
+    if settings.SERVER_TIMING and turn.screen_ms is not None:
+        response["Server-Timing"] = f"screen;dur={turn.screen_ms:.2f}"
+    return response
 
 
 _turn_responses = {

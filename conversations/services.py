@@ -179,6 +179,7 @@ class ChatTurn:
     reply: Message | None
     safety: dict
     created: bool = True
+    screen_ms: float | None = None  # how long the input screen took (Server-Timing)
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ class StreamEvent:
 
     type: str
     data: dict = field(default_factory=dict)
+    screen_ms: float | None = None  # on ``patient``: how long the input screen took (Server-Timing)
 
 
 def _content_clean(content: str) -> str:
@@ -249,6 +251,12 @@ def _input_screen_run(text: str) -> InputScreen | None:
         return None
 
 
+def _input_screen_timed(text: str) -> tuple[InputScreen | None, float]:
+    started = time.perf_counter()
+    screen = _input_screen_run(text)
+    return screen, (time.perf_counter() - started) * 1000
+
+
 def _input_verdict_store(message: Message, screen: InputScreen | None) -> None:
     if screen is None:
         return
@@ -259,11 +267,11 @@ def _input_verdict_store(message: Message, screen: InputScreen | None) -> None:
     )
 
 
-def _input_screen(message: Message) -> InputScreen | None:
-    """Screen the committed message and store the verdict on it (sync callers)."""
-    screen = _input_screen_run(message.content)
+def _input_screen(message: Message) -> tuple[InputScreen | None, float]:
+    """Screen the committed message and store the verdict on it (sync callers); (verdict, ms)."""
+    screen, screen_ms = _input_screen_timed(message.content)
     _input_verdict_store(message, screen)
-    return screen
+    return screen, screen_ms
 
 
 @transaction.atomic
@@ -392,10 +400,11 @@ def message_send(*, conversation: Conversation, content: str, idempotency_key: s
     patient_message, created = _patient_message_store(conversation, content, idempotency_key)
     if not created:
         return _turn_of(patient_message, created=False)
-    screen = _input_screen(patient_message)
+    screen, screen_ms = _input_screen(patient_message)
     reply = _answer(patient_message, screen)
     return ChatTurn(patient_message, reply,
-                    _safety_summary(patient_message.safety_level, patient_message.safety_categories))
+                    _safety_summary(patient_message.safety_level, patient_message.safety_categories),
+                    screen_ms=screen_ms)
 
 
 NO_REPLY = "No reply was stored (the server stopped while answering)."
@@ -430,7 +439,7 @@ def reply_retry(*, message: Message) -> ChatTurn:
     patient_message = reply.reply_to
     if reply.status != Message.Status.FAILED:
         return _turn_of(patient_message, created=False)
-    screen = _input_screen(patient_message)
+    screen, _ = _input_screen(patient_message)
     _answer(patient_message, screen, update=reply)
     return _turn_of(patient_message, created=True)
 
@@ -463,6 +472,7 @@ class _StreamPlan:
     reply: Message | None = None  # already stored (crisis, screen failure)
     safety: dict = field(default_factory=dict)  # the patient message's safety summary
     resources: str = ""  # appended to the reply when the input screen said concern
+    screen_ms: float | None = None
 
 
 def _stream_patient_message(conversation: Conversation, content: str) -> Message:
@@ -488,7 +498,9 @@ def _stream_prepare(conversation: Conversation, content: str) -> _StreamPlan:
     patient's message (first: nothing after it can lose it), screen it, store the verdict,
     then build the prompt or store the reply that needs no model (crisis, screen failure)."""
     patient_message = _stream_patient_message(conversation, content)
-    plan = _stream_plan(patient_message, _input_screen_run(patient_message.content))
+    screen, screen_ms = _input_screen_timed(patient_message.content)
+    plan = _stream_plan(patient_message, screen)
+    plan.screen_ms = screen_ms
     _pooled_connection_release()
     return plan
 
@@ -587,7 +599,7 @@ async def message_stream(*, conversation: Conversation, content: str) -> AsyncIt
     plan = await _stream_begin(conversation, content)
     patient = plan.patient_message
     yield StreamEvent("patient", {"id": patient.pk, "content": patient.content,
-                                  "safety_level": patient.safety_level})
+                                  "safety_level": patient.safety_level}, screen_ms=plan.screen_ms)
     if plan.reply is not None:
         if plan.reply.content:
             yield StreamEvent("delta", {"text": plan.reply.content})

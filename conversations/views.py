@@ -12,6 +12,7 @@ import json
 from functools import wraps
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -182,4 +183,6 @@ async def conversation_stream(request, pk: int):
     response = StreamingHttpResponse(body(), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"  # proxies must not hold the reply back
+    if settings.SERVER_TIMING and first.screen_ms is not None:
+        response["Server-Timing"] = f"screen;dur={first.screen_ms:.2f}"
     return response

@@ -279,6 +279,10 @@ MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 8000)
 REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 
+# A chat turn's response says how long the input safety screen took, in a Server-Timing
+# header (benchmarks read it; off in production: it tells clients about server internals).
+SERVER_TIMING = env_bool("SERVER_TIMING", False)
+
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
