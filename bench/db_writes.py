@@ -16,6 +16,10 @@ Three databases, same run:
         [--postgres-url postgres://postgres@127.0.0.1:5432/therapist_bench]
 
 Goal: >= 1,000 turns/s, 0 lock errors.
+
+Also printed: the worker processes' CPU time per turn (all their threads, measured from the
+release to the end; the database server's own CPU is not in it). On shared cores the rate
+moves with everyone else's load; the CPU per turn moves much less.
 """
 
 from __future__ import annotations
@@ -86,12 +90,15 @@ def _worker(conversation_ids: list[int], seconds: float, start_at: float, result
     threads = [threading.Thread(target=patient, args=(cid,)) for cid in conversation_ids]
     for thread in threads:
         thread.start()
+    time.sleep(max(0.0, start_at - time.time()))
+    cpu = time.process_time()
     for thread in threads:
         thread.join()
-    results.put((done[0], errors))
+    results.put((done[0], errors, time.process_time() - cpu))
 
 
-def run(kind: str, *, patients: int, procs: int, seconds: float, postgres_url: str) -> tuple[float, int, list]:
+def run(kind: str, *, patients: int, procs: int, seconds: float, postgres_url: str
+        ) -> tuple[float, int, list, float]:
     data_dir = tempfile.mkdtemp(prefix="therapist-dbbench-")
     env = _environment(kind, data_dir, postgres_url)
     if kind == "PostgreSQL":
@@ -121,10 +128,11 @@ def run(kind: str, *, patients: int, procs: int, seconds: float, postgres_url: s
     outcomes = [results.get(timeout=seconds + 120) for _ in workers]
     for worker in workers:
         worker.join()
-    turns = sum(done for done, _ in outcomes)
-    errors = [e for _, errs in outcomes for e in errs]
+    turns = sum(done for done, _, _ in outcomes)
+    errors = [e for _, errs, _ in outcomes for e in errs]
+    cpu_ms = sum(cpu for _, _, cpu in outcomes) * 1000 / max(1, turns)
     _verify(turns)
-    return turns / seconds, turns, errors
+    return turns / seconds, turns, errors, cpu_ms
 
 
 def _verify(turns: int) -> None:
@@ -150,13 +158,14 @@ def main() -> None:
         done = subprocess.run([sys.executable, __file__, "--one", kind, "--seconds", str(args.seconds),
                                "--patients", str(args.patients), "--procs", str(args.procs),
                                "--postgres-url", args.postgres_url], capture_output=True, text=True)
-        line = (done.stdout.strip().splitlines() or ["nan 0 0 -"])[-1]
+        line = (done.stdout.strip().splitlines() or ["nan 0 0 0 -"])[-1]
         if done.returncode != 0:
             print(f"  {kind}: FAILED\n{done.stderr[-1500:]}")
             continue
-        rate, turns, errors, first = line.split(" ", 3)
+        rate, turns, errors, cpu_ms, first = line.split(" ", 4)
         figures[kind] = float(rate)
-        print(f"  {kind:15s}: {float(rate):8.1f} turns/s  ({turns} turns, {errors} errors{'' if first == '-' else ': ' + first})")
+        print(f"  {kind:15s}: {float(rate):8.1f} turns/s  ({turns} turns, {errors} errors"
+              f"{'' if first == '-' else ': ' + first}); Python CPU {float(cpu_ms):.2f} ms/turn")
     base = figures.get("default SQLite")
     if base:
         for kind, rate in figures.items():
@@ -174,9 +183,9 @@ if __name__ == "__main__":
         parser.add_argument("--procs", type=int)
         parser.add_argument("--postgres-url")
         a = parser.parse_args()
-        rate, turns, errors = run(kind, patients=a.patients, procs=a.procs, seconds=a.seconds,
-                                  postgres_url=a.postgres_url)
+        rate, turns, errors, cpu_ms = run(kind, patients=a.patients, procs=a.procs, seconds=a.seconds,
+                                          postgres_url=a.postgres_url)
         first = errors[0].replace("\n", " ")[:150] if errors else "-"
-        print(f"{rate:.1f} {turns} {len(errors)} {first}")
+        print(f"{rate:.1f} {turns} {len(errors)} {cpu_ms:.3f} {first}")
     else:
         main()
