@@ -260,11 +260,11 @@ def _input_screen_timed(text: str) -> tuple[InputScreen | None, float]:
 def _input_verdict_store(message: Message, screen: InputScreen | None) -> None:
     if screen is None:
         return
-    message.safety_level = screen.level
-    message.safety_categories = list(screen.categories)
-    Message.objects.filter(pk=message.pk).update(
-        safety_level=screen.level, safety_categories=list(screen.categories)
-    )
+    level, categories = screen.level, list(screen.categories)
+    if message.safety_level == level and list(message.safety_categories or []) == categories:
+        return  # already what is stored: a new message starts as "none", as most stay (one write less)
+    message.safety_level, message.safety_categories = level, categories
+    Message.objects.filter(pk=message.pk).update(safety_level=level, safety_categories=categories)
 
 
 def _input_screen(message: Message) -> tuple[InputScreen | None, float]:
