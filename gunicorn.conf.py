@@ -26,3 +26,17 @@ max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "10000"))
 max_requests_jitter = 1000
 # No control socket: it would live under $HOME, which the image's non-root user cannot write.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """Load the safety screen's model before the first patient message, not during it.
+
+    A new worker (start, or a recycle after ``max_requests``) would otherwise make one
+    patient wait ~0.5 s for the encoder and classifier to load.
+    """
+    try:
+        from conversations.safety.screening import warm_up
+
+        warm_up()
+    except Exception:  # never keep a worker from serving over a warm-up
+        worker.log.exception("Safety screen warm-up failed; it will load on first use")
