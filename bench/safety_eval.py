@@ -2,6 +2,9 @@
 
     python bench/safety_eval.py [--repeat 3]
 
+Also prints a 5-fold cross-validation on the training exemplars and the verdicts on the probe set
+(``data/probe.jsonl``: new phrasings written apart from the evaluation set, the exemplars and the rules).
+
 Uses the database's rules when the tables exist (what the deployment screens with), the
 shipped defaults otherwise. Baseline in the same run: the rules alone (phrase lists and
 patterns, no embedding model). Latency is one message at a time, model loaded, on CPU.
@@ -104,6 +107,24 @@ def cross_validation(folds: int = 5) -> tuple[float, float]:
     return (flagged & risk).sum() / risk.sum(), (flagged & ~risk).sum() / (~risk).sum()
 
 
+def probe_figures(path) -> tuple[float, float, float, float, list[str]]:
+    """Recall, precision, false alarms and crisis-level recall of the full screen on a labelled set."""
+    from conversations.safety import screening
+    from conversations.safety.classifier import load_examples
+
+    examples = load_examples(path)
+    screens = [screening.screen_input(e["text"]) for e in examples]
+    risk = [e["category"] != "none" for e in examples]
+    flagged = [s.level != "none" for s in screens]
+    hits = sum(r and f for r, f in zip(risk, flagged, strict=True))
+    alarms = sum(f and not r for r, f in zip(risk, flagged, strict=True))
+    crisis = [s.level == "crisis" for e, s in zip(examples, screens, strict=True) if e["level"] == "crisis"]
+    wrong = [f"{e['category']}/{e.get('kind', '')}: {e['text'][:90]}" for e, r, f in zip(examples, risk, flagged, strict=True)
+             if r != f]
+    return (hits / sum(risk), hits / max(hits + alarms, 1), alarms / (len(examples) - sum(risk)),
+            sum(crisis) / max(len(crisis), 1), wrong)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="passes over the set for latency samples")
@@ -190,6 +211,13 @@ def main() -> None:
     recall, false_alarm = cross_validation()
     print(f"\n5-fold cross-validation on the {len(train_texts)} training exemplars (rules + retrained classifier): "
           f"recall {recall:.3f}, false alarms {false_alarm:.3f}")
+    from conversations.safety.classifier import PROBE_PATH
+
+    probe = load_examples(PROBE_PATH)
+    recall, precision, false_alarm, crisis_recall, wrong = probe_figures(PROBE_PATH)
+    print(f"\nprobe set ({len(probe)} messages, {sum(e['category'] != 'none' for e in probe)} risk): recall {recall:.3f}, "
+          f"precision {precision:.3f}, false alarms {false_alarm:.3f}, crisis-level recall {crisis_recall:.3f}; wrong:\n"
+          + "\n".join(f"  - {t}" for t in wrong))
     base, full = results["rules only (baseline)"], results["rules + MiniLM classifier"]
     p99 = percentile(full[2], 99)
     print(f"\ngoal p99 <= 20 ms per message: {'met' if p99 <= 20 else 'NOT met'} ({p99:.2f} ms wall-clock)")

@@ -20,6 +20,7 @@ from conversations.safety.defaults import CATEGORIES
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TRAIN_PATH = DATA_DIR / "train.jsonl"
 EVAL_PATH = DATA_DIR / "eval.jsonl"
+PROBE_PATH = DATA_DIR / "probe.jsonl"  # new phrasings, held out like the evaluation set
 WEIGHTS_PATH = DATA_DIR / "classifier.npz"
 CLASSES = ("none", *CATEGORIES)
 
