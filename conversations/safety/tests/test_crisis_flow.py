@@ -142,7 +142,8 @@ def test_api_message_response_carries_the_safety_object(conversation, patient, c
 
 
 def test_streamed_concern_reply_ends_with_the_resources(fake_groq, conversation):
-    events = stream(conversation, "I don't know how much longer I can keep going like this")
+    # (a rule says concern; indirect phrasings the classifier scores may now reach crisis)
+    events = stream(conversation, "I feel so hopeless lately")
 
     assert events[-1].type == "done" and events[-1].data["safety"]["level"] == "concern"
     shown = "".join(e.data["text"] for e in events if e.type == "delta")

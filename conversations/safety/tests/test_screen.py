@@ -33,6 +33,45 @@ def test_screen_meets_recall_and_false_alarm_goals_on_the_evaluation_set(evaluat
     assert sum(alarms) / len(alarms) <= FALSE_ALARM_MAX
 
 
+# The probe set (data/probe.jsonl): new phrasings written after the evaluation set, apart from the
+# exemplars; measured before the method/concealment rules and exemplars were added (recall 0.571,
+# false alarms 0.291), then used while writing them, so it is no longer blind (README, safety).
+PROBE_RECALL_MIN, PROBE_FALSE_ALARM_MAX = 0.95, 0.10
+
+
+def test_probe_set_is_held_out_and_covers_every_category():
+    train = {e["text"].strip().lower() for e in classifier.load_examples(classifier.TRAIN_PATH)}
+    evaluation = {e["text"].strip().lower() for e in classifier.load_examples(classifier.EVAL_PATH)}
+    probe = classifier.load_examples(classifier.PROBE_PATH)
+    assert len(probe) >= 80
+    assert [e["text"] for e in probe if e["text"].strip().lower() in train | evaluation] == []
+    assert {e["category"] for e in probe} == {"none", *classifier.CLASSES[1:]}
+
+
+def test_screen_meets_recall_and_false_alarm_goals_on_the_probe_set():
+    probe = classifier.load_examples(classifier.PROBE_PATH)
+    screens = [screen_input(e["text"]) for e in probe]
+    risk = [e for e in probe if e["category"] != "none"]
+    missed = [e["text"] for e, s in zip(probe, screens, strict=True) if e["category"] != "none" and s.level == "none"]
+    alarms = [e["text"] for e, s in zip(probe, screens, strict=True) if e["category"] == "none" and s.level != "none"]
+    assert 1 - len(missed) / len(risk) >= PROBE_RECALL_MIN, f"missed: {missed}"
+    assert len(alarms) / (len(probe) - len(risk)) <= PROBE_FALSE_ALARM_MAX, f"false alarms: {alarms}"
+
+
+@pytest.mark.parametrize("text, category", [
+    ("sometimes i think about taking all of my sleeping tablets at once", "suicide"),
+    ("I've been stockpiling my medication", "suicide"),
+    ("there's a noose in my wardrobe", "suicide"),
+    ("I keep thinking about throwing myself off the roof of my building", "suicide"),
+    ("i have started hiding the marks on my arms under long sleeves", "self_harm"),
+    ("I burn my arm with a lighter", "self_harm"),
+    ("I injected all of my insulin", "medical_emergency"),
+])
+def test_method_and_concealment_phrasings_are_crisis(text, category):
+    screen = screen_input(text)
+    assert screen.level == "crisis" and category in screen.categories, screen
+
+
 def test_every_risk_category_is_recognised_on_the_evaluation_set(evaluation):
     examples, screens = evaluation
     for category in classifier.CLASSES[1:]:
@@ -49,6 +88,11 @@ def test_every_risk_category_is_recognised_on_the_evaluation_set(evaluation):
     "I'm not suicidal, just exhausted",
     "my boss will kill me if I'm late",
     "I'm writing an essay about suicide prevention",
+    "we went bungee jumping off a bridge",
+    "I could murder a pizza",
+    "I'm not thinking of hurting myself, just tired",
+    "my grandad had a stroke years ago and he's fine now",
+    "I take my tablets every morning",
 ])
 def test_idioms_and_negations_are_not_risk(text):
     assert screen_input(text).level == "none"
@@ -139,3 +183,28 @@ def test_a_broken_classifier_degrades_to_rules_and_shows_resources(monkeypatch):
     ordinary = screen_input("I had a long day")
     assert ordinary.level == "concern" and "classifier unavailable" in ordinary.reasons[-1]
     assert screen_input("I want to kill myself").is_crisis  # the rules still decide crisis
+
+
+@pytest.mark.django_db
+def test_rules_shipped_later_reach_an_already_seeded_database_once():
+    from django.apps import apps
+
+    from conversations.safety.models import ContentVersion, ScreeningRule
+    from conversations.safety.seed import add_missing_default_rules
+
+    newest = ScreeningRule.objects.filter(kind="pattern").order_by("-id").first()
+    text = newest.text
+    # As if the database had been seeded before this rule shipped: no row, no history.
+    ContentVersion.objects.filter(content_type="screeningrule", object_id=newest.pk).delete()
+    newest.delete()
+    switched_off = ScreeningRule.objects.filter(kind="pattern").order_by("id").first()
+    switched_off.active = False
+    switched_off.save()
+    total = ScreeningRule.objects.count()
+
+    add_missing_default_rules(apps)
+    add_missing_default_rules(apps)
+    assert ScreeningRule.objects.filter(text=text, active=True).count() == 1
+    assert ScreeningRule.objects.count() == total + 1
+    assert not ScreeningRule.objects.get(pk=switched_off.pk).active
+    assert ContentVersion.objects.filter(content_type="screeningrule", snapshot__text=text).count() == 1
