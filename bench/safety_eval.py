@@ -3,7 +3,8 @@
     python bench/safety_eval.py [--repeat 3]
 
 Also prints a 5-fold cross-validation on the training exemplars and the verdicts on the probe set
-(``data/probe.jsonl``: new phrasings written apart from the evaluation set, the exemplars and the rules).
+(``data/probe.jsonl``: new phrasings written apart from the evaluation set and the exemplars, used while writing
+the method rules; ``data/probe_unseen.jsonl``: written after them and measured once, see README).
 
 Uses the database's rules when the tables exist (what the deployment screens with), the
 shipped defaults otherwise. Baseline in the same run: the rules alone (phrase lists and
@@ -211,13 +212,14 @@ def main() -> None:
     recall, false_alarm = cross_validation()
     print(f"\n5-fold cross-validation on the {len(train_texts)} training exemplars (rules + retrained classifier): "
           f"recall {recall:.3f}, false alarms {false_alarm:.3f}")
-    from conversations.safety.classifier import PROBE_PATH
+    from conversations.safety.classifier import PROBE_PATH, PROBE_UNSEEN_PATH
 
-    probe = load_examples(PROBE_PATH)
-    recall, precision, false_alarm, crisis_recall, wrong = probe_figures(PROBE_PATH)
-    print(f"\nprobe set ({len(probe)} messages, {sum(e['category'] != 'none' for e in probe)} risk): recall {recall:.3f}, "
-          f"precision {precision:.3f}, false alarms {false_alarm:.3f}, crisis-level recall {crisis_recall:.3f}; wrong:\n"
-          + "\n".join(f"  - {t}" for t in wrong))
+    for label, path in (("probe set", PROBE_PATH), ("unseen probe set", PROBE_UNSEEN_PATH)):
+        probe = load_examples(path)
+        recall, precision, false_alarm, crisis_recall, wrong = probe_figures(path)
+        print(f"\n{label} ({path.name}, {len(probe)} messages, {sum(e['category'] != 'none' for e in probe)} risk): "
+              f"recall {recall:.3f}, precision {precision:.3f}, false alarms {false_alarm:.3f}, crisis-level recall "
+              f"{crisis_recall:.3f}; wrong:\n" + "\n".join(f"  - {t}" for t in wrong))
     base, full = results["rules only (baseline)"], results["rules + MiniLM classifier"]
     p99 = percentile(full[2], 99)
     print(f"\ngoal p99 <= 20 ms per message: {'met' if p99 <= 20 else 'NOT met'} ({p99:.2f} ms wall-clock)")

@@ -20,7 +20,8 @@ from conversations.safety.defaults import CATEGORIES
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TRAIN_PATH = DATA_DIR / "train.jsonl"
 EVAL_PATH = DATA_DIR / "eval.jsonl"
-PROBE_PATH = DATA_DIR / "probe.jsonl"  # new phrasings, held out like the evaluation set
+PROBE_PATH = DATA_DIR / "probe.jsonl"  # new phrasings, held out from the exemplars (README: used for the rules)
+PROBE_UNSEEN_PATH = DATA_DIR / "probe_unseen.jsonl"  # written after the 2026-11-30 rules and exemplars
 WEIGHTS_PATH = DATA_DIR / "classifier.npz"
 CLASSES = ("none", *CATEGORIES)
 
