@@ -38,3 +38,21 @@ def test_server_timing_tells_the_screen_time_only_when_enabled(fake_groq, patien
         assert name == "screen" and float(duration) >= 0
     else:
         assert "Server-Timing" not in response
+
+
+def test_the_streaming_page_tells_the_screen_time_too_when_enabled(fake_groq, patient, conversation, settings):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    settings.SERVER_TIMING = True
+
+    async def go():
+        client = AsyncClient()
+        await client.aforce_login(patient)
+        response = await client.post(f"/conversations/{conversation.pk}/stream/", {"content": "Hello"})
+        body = b"".join([chunk async for chunk in response.streaming_content])
+        return response, body
+
+    response, body = async_to_sync(go)()
+    assert b"event: done" in body
+    assert response["Server-Timing"].startswith("screen;dur=")
