@@ -82,9 +82,11 @@ def timings(examples, screen, repeat):
     return samples, cpu
 
 
-def cross_validation(folds: int = 5) -> tuple[float, float]:
+def cross_validation(folds: int = 5, scored: int | None = None) -> tuple[float, float]:
     """Rules + classifier retrained on 4/5 of the training exemplars, scored on the other 1/5:
-    an estimate for phrasings nobody tuned the rules against (the rules were not held out)."""
+    an estimate for phrasings nobody tuned the rules against (the rules were not held out).
+    ``scored=572``: folds of the first 572 exemplars only (the set before 2026-11-30), the later
+    ones always in training, to compare with the figure measured on those 572 alone."""
     import numpy as np
 
     from conversations.safety import classifier, screening
@@ -98,13 +100,16 @@ def cross_validation(folds: int = 5) -> tuple[float, float]:
     labels = [e["category"] for e in examples]
     risk = np.array([label != "none" for label in labels])
     by_rules = np.array([bool(rules.matches(m)) for m in masked])
-    order = np.random.RandomState(0).permutation(len(examples))
+    n = scored or len(examples)
+    order = np.random.RandomState(0).permutation(n)
+    always = np.arange(n, len(examples))
     p_risk = np.zeros(len(examples))
     for fold in np.array_split(order, folds):
-        train = np.setdiff1d(order, fold)
+        train = np.concatenate([np.setdiff1d(order, fold), always])
         w, b = classifier.fit(x[train], [labels[i] for i in train])
         p_risk[fold] = 1 - classifier.RiskClassifier(w, b, x[:1], [""]).probabilities(x[fold])[:, 0]
-    flagged = by_rules | (p_risk >= screening.CLASSIFIER_CONCERN)
+    flagged = (by_rules | (p_risk >= screening.CLASSIFIER_CONCERN))[:n]
+    risk = risk[:n]
     return (flagged & risk).sum() / risk.sum(), (flagged & ~risk).sum() / (~risk).sum()
 
 
@@ -211,6 +216,9 @@ def main() -> None:
     print("wrong verdicts:\n" + "\n".join(f"  - {t[:100]}" for t in misses))
     recall, false_alarm = cross_validation()
     print(f"\n5-fold cross-validation on the {len(train_texts)} training exemplars (rules + retrained classifier): "
+          f"recall {recall:.3f}, false alarms {false_alarm:.3f}")
+    recall, false_alarm = cross_validation(scored=572)
+    print(f"  the same, scoring only the first 572 exemplars (the set before 2026-11-30; the rest always trained on): "
           f"recall {recall:.3f}, false alarms {false_alarm:.3f}")
     from conversations.safety.classifier import PROBE_PATH, PROBE_UNSEEN_PATH
 

@@ -26,7 +26,8 @@ LEVEL_RANK = {NONE: 0, CONCERN: 1, CRISIS: 2}
 # Classifier thresholds on P(risk) = 1 - P(none) for the riskiest chunk of a message, from
 # 5-fold cross-validation on the training exemplars (never the evaluation set): at 0.60 the
 # rules + classifier caught 0.856 of held-out risk exemplars with 0.067 false alarms on the
-# (deliberately hard) non-risk exemplars; 0.65 would give 0.830 / 0.045. Recall wins: a
+# (deliberately hard) non-risk exemplars; 0.65 would give 0.830 / 0.045 (with the 841 exemplars of
+# 2026-11-30: 0.804 / 0.090 at 0.60; 0.50 breaks the 5 % false-alarm limit). Recall wins: a
 # "concern" false alarm only appends resources to a normal reply. See README, section safety.
 CLASSIFIER_CRISIS = 0.80
 CLASSIFIER_CONCERN = 0.60
