@@ -10,7 +10,10 @@ that importing this module (for its dataclasses) stays cheap.
   them, the mask is computed from character spans of rendered prefixes (see
   ``assistant_mask_from_prefixes``).
 * Batches waste no compute on padding: padding-free on CUDA (sequences concatenated,
-  ``position_ids`` restart per example); length-grouped on CPU (see ``TrainConfig.batching``).
+  ``position_ids`` restart per example); on CPU, length-grouped batches under a token budget
+  (see ``TrainConfig.batching`` and ``LengthGroupedBatches``).
+* Activations are kept rather than recomputed (TRL turns gradient checkpointing on by
+  default) when they fit comfortably in memory; see ``gradient_checkpointing_choose``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class TrainConfig:
     epochs: float = 3.0
     max_steps: int = 0  # 0: as many as the epochs need
     learning_rate: float = 1e-3
-    batch_size: int = 8
+    batch_size: int = 8  # conversations per batch; grouped batches: on average (a token budget)
     gradient_accumulation_steps: int = 1
     max_length: int = 1024
     lora_r: int = 16
@@ -46,10 +49,13 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 42
     # auto: padding-free on CUDA (varlen attention, no compute on pad tokens); on CPU,
-    # length-grouped padded batches: without varlen kernels a padding-free batch attends over
-    # the whole concatenation (block mask), which costs more than the little padding left
-    # once lengths are grouped (bench/train_throughput.py).
+    # length-grouped batches: without varlen kernels a padding-free batch attends over the
+    # whole concatenation (block mask), which costs more than the little padding left once
+    # lengths are grouped (bench/train_throughput.py).
     batching: str = "auto"  # auto | padding_free | grouped | padded
+    # auto: off (faster: no second forward pass per step) when the activations of the largest
+    # batch fit comfortably in free memory; on otherwise (big models, long conversations).
+    gradient_checkpointing: str = "auto"  # auto | on | off
     device: str = "auto"  # auto | cpu | cuda
     eval_batch_size: int = 8
     threads: int = 0  # CPU threads for torch; 0: torch's default (all cores)
@@ -190,6 +196,67 @@ def batching_choose(requested: str, device: str) -> str:
     return "padding_free" if device == "cuda" else "grouped"
 
 
+# Share of free memory that the activations of one batch may take before they are recomputed
+# (checkpointed) instead of kept: leaves room for the optimizer, the allocator and the rest of
+# the machine (on CPU, the web process).
+ACTIVATION_MEMORY_SHARE = 0.25
+
+
+def activation_bytes_estimate(model_config, *, tokens: int, dtype: str) -> int:
+    """Upper estimate of the activations one batch keeps for the backward pass without checkpointing.
+
+    Per token and decoder layer a Llama-style block with LoRA on every linear layer keeps
+    hidden-sized tensors (norm inputs and outputs, q/k/v/o, attention output, LoRA dropout
+    outputs) and MLP-sized ones (gate, up, activation, product, down_proj's LoRA input);
+    attention is flash/SDPA (no T x T matrix kept). 20 and 8 of them are rounded up: the small
+    bench model keeps ~9,000 elements per token and layer where this says 10,624.
+    """
+    hidden = int(getattr(model_config, "hidden_size", 0) or 0)
+    mlp = int(getattr(model_config, "intermediate_size", 0) or 4 * hidden)
+    layers = int(getattr(model_config, "num_hidden_layers", 0) or 0)
+    element = 4 if dtype == "float32" else 2
+    return tokens * layers * (20 * hidden + 8 * mlp) * element
+
+
+def memory_free_bytes(device: str) -> int:
+    """Free memory where the activations live: the CUDA device's, or the machine's (cgroup-aware)."""
+    if device == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info()[0])
+    free = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:  # a container's memory limit is tighter than the host's free memory
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            free = min(free if free is not None else 1 << 62, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return max(0, free) if free is not None else 0
+
+
+def gradient_checkpointing_choose(requested: str, *, model_config, device: str, dtype: str,
+                                  batch_tokens: int) -> bool:
+    """Checkpoint only when the activations of the largest batch would not fit comfortably.
+
+    Checkpointing recomputes each layer's forward pass during backward: about a third more
+    compute per step, in exchange for memory that small models on large machines do not need.
+    """
+    if requested not in {"auto", "on", "off"}:
+        raise PipelineError(f"unknown gradient_checkpointing {requested!r} (auto, on or off)")
+    if requested != "auto":
+        return requested == "on"
+    needed = activation_bytes_estimate(model_config, tokens=batch_tokens, dtype=dtype)
+    return needed > ACTIVATION_MEMORY_SHARE * memory_free_bytes(device)
+
+
 def tokenizer_load(base_model: str):
     from transformers import AutoTokenizer
 
@@ -246,15 +313,27 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
     from peft import LoraConfig
     from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging as hf_logging
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     datasets.disable_progress_bars()
     hf_logging.disable_progress_bar()
 
     batching = batching_choose(config.batching, device)
+    lengths = [len(r["input_ids"]) for r in train_rows]
+    sampler = None
     if batching == "grouped":
-        train_rows = rows_length_grouped(train_rows, batch_size=config.batch_size, seed=config.seed)
-    steps_per_epoch = math.ceil(len(train_rows) / (config.batch_size * config.gradient_accumulation_steps))
+        sampler = LengthGroupedBatches(lengths, batch_size=config.batch_size, seed=config.seed)
+        batches_per_epoch, largest_batch = len(sampler), sampler.largest_batch_tokens
+    else:
+        batches_per_epoch = math.ceil(len(train_rows) / config.batch_size)
+        largest_batch = sum(sorted(lengths)[-config.batch_size:])  # padding-free; padded is at most this wide
+        if batching == "padded":
+            largest_batch = max(lengths) * min(config.batch_size, len(lengths))
+    checkpointing = gradient_checkpointing_choose(
+        config.gradient_checkpointing, model_config=model.config, device=device, dtype=dtype,
+        batch_tokens=largest_batch,
+    )
+    steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation_steps)
     total = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
     args = SFTConfig(
         output_dir=str(Path(config.output_dir) / "_trainer"),
@@ -262,6 +341,7 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
         max_steps=config.max_steps or -1,
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
+        activation_checkpointing=checkpointing,  # TRL's default is on; transformers' new name for it
         learning_rate=config.learning_rate,
         lr_scheduler_type="cosine",
         warmup_steps=int(total * config.warmup_ratio),
@@ -275,8 +355,6 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
         bf16=dtype == "bfloat16",
         fp16=dtype == "float16",
         padding_free=batching == "padding_free",
-        # grouped: rows are already in length-sorted batches (in shuffled batch order)
-        train_sampling_strategy="sequential" if batching == "grouped" else "random",
         max_length=None,  # rows are already truncated (padding-free needs None without packing)
         dataloader_num_workers=0,
         disable_tqdm=True,
@@ -289,7 +367,7 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
         target_modules=config.lora_target_modules,
         task_type="CAUSAL_LM",
     )
-    trainer = SFTTrainer(
+    trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(train_rows),
@@ -297,19 +375,69 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
         peft_config=peft_config,
         callbacks=callbacks or [],
     )
+    trainer.length_grouped_batches = sampler
     trainer.remove_callback(PrinterCallback)  # progress goes to our callback, not stdout
     return trainer
 
 
-def rows_length_grouped(rows: list[dict], *, batch_size: int, seed: int) -> list[dict]:
-    """Rows reordered so that each consecutive batch holds conversations of similar length
-    (sorted, cut into batches, batches shuffled): almost no padding, no packed-attention mask."""
-    import random
+def _trainer_class():
+    """``SFTTrainer`` that takes its training batches from ``length_grouped_batches`` when set."""
+    from torch.utils.data import DataLoader
+    from trl import SFTTrainer
 
-    ordered = sorted(rows, key=lambda r: len(r["input_ids"]))
-    batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
-    random.Random(seed).shuffle(batches)
-    return [row for batch in batches for row in batch]
+    class Trainer(SFTTrainer):
+        length_grouped_batches = None
+
+        def get_train_dataloader(self):
+            if self.length_grouped_batches is None:
+                return super().get_train_dataloader()
+            dataset = self._remove_unused_columns(self.train_dataset, description="Training")
+            loader = DataLoader(dataset, batch_sampler=self.length_grouped_batches, collate_fn=self.data_collator,
+                                num_workers=0)
+            return self.accelerator.prepare(loader)
+
+    return Trainer
+
+
+class LengthGroupedBatches:
+    """Batches of conversations of similar length under a token budget, in shuffled order.
+
+    Rows are sorted by length (ties broken at random each epoch) and cut into batches whose
+    padded size (rows x longest row) stays within ``batch_size`` x the mean row length: short
+    conversations travel in larger batches, long ones in smaller, so every step does about the
+    same work, almost nothing is padding, and no batch is large enough to fall out of the CPU
+    caches. Batches are shuffled each epoch; each row appears exactly once per epoch.
+    """
+
+    def __init__(self, lengths: list[int], *, batch_size: int, seed: int):
+        self.lengths, self.seed, self.epoch = list(lengths), seed, 0
+        self.budget = max(max(self.lengths), round(batch_size * sum(self.lengths) / len(self.lengths)))
+        self._batches = self._plan(0)
+        self.largest_batch_tokens = max(len(b) * max(self.lengths[i] for i in b) for b in self._batches)
+
+    def _plan(self, epoch: int) -> list[list[int]]:
+        import random
+
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        order = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], rng.random()))
+        batches: list[list[int]] = [[]]
+        for i in order:  # ascending: the row being added is the longest of its batch
+            if batches[-1] and (len(batches[-1]) + 1) * self.lengths[i] > self.budget:
+                batches.append([])
+            batches[-1].append(i)
+        rng.shuffle(batches)
+        return batches
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self._batches)  # the same for every epoch: lengths alone decide the cuts
+
+    def __iter__(self):
+        self._batches = self._plan(self.epoch)
+        self.epoch += 1
+        yield from self._batches
 
 
 def eval_loss(model, rows: list[dict], *, batch_size: int, pad_token_id: int) -> dict:
@@ -378,7 +506,9 @@ def adapter_train(
     epochs_done = float(trainer.state.epoch or 0)
     train_tokens = int(sum(len(r["input_ids"]) for r in train_rows) * epochs_done)
     peft_model = trainer.model
-    metrics = {"train_loss": round(float(output.training_loss), 5), "eval_examples": len(eval_rows)}
+    metrics = {"train_loss": round(float(output.training_loss), 5), "eval_examples": len(eval_rows),
+               "batching": batching_choose(config.batching, device),
+               "gradient_checkpointing": bool(trainer.args.gradient_checkpointing)}
     adapter = eval_loss(peft_model, eval_rows, batch_size=config.eval_batch_size, pad_token_id=tokenizer.pad_token_id)
     with peft_model.disable_adapter():
         base = eval_loss(peft_model, eval_rows, batch_size=config.eval_batch_size, pad_token_id=tokenizer.pad_token_id)

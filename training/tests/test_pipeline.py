@@ -88,7 +88,9 @@ def test_trainer_labels_and_padding_free_batches_carry_loss_only_on_assistant_to
     assert tokenizer.decode(labelled.tolist()) == "".join(t + "<|end|>" for t in ASSISTANT_TEXTS) * 3
 
 
-def test_cpu_batches_are_length_grouped_and_only_assistant_tokens_carry_loss(tiny_base_model, tmp_path):
+def test_cpu_batches_are_length_grouped_under_a_token_budget_and_only_assistant_tokens_carry_loss(
+    tiny_base_model, tmp_path
+):
     short = [CONVERSATION[0], *CONVERSATION[1:3]]
     conversations = [CONVERSATION, short] * 4
     config = TrainConfig(base_model=str(tiny_base_model), output_dir=tmp_path, batch_size=4, max_steps=1)
@@ -96,25 +98,65 @@ def test_cpu_batches_are_length_grouped_and_only_assistant_tokens_carry_loss(tin
     assert pipeline.batching_choose(config.batching, device) == "grouped"
     tokenizer = pipeline.tokenizer_load(config.base_model)
     rows = pipeline.conversations_tokenize(tokenizer, conversations, max_length=256)
+    lengths = [len(r["input_ids"]) for r in rows]
     model = pipeline.model_load(config.base_model, device=device, dtype=dtype)
     trainer = pipeline.sft_trainer_build(config, rows, tokenizer=tokenizer, model=model, device=device, dtype=dtype)
 
     batches = list(trainer.get_train_dataloader())
-    assert len(batches) == 2
+    budget = 4 * sum(lengths) / len(lengths)  # batch_size conversations of mean length
+    assert sum(int(b["attention_mask"].sum()) for b in batches) == sum(lengths)  # every conversation once
+    rows_per_batch = {}
     for batch in batches:
-        lengths = batch["attention_mask"].sum(dim=1)
-        assert int(lengths.min()) == int(lengths.max())  # grouped: same-length rows, no padding
+        real = batch["attention_mask"].sum(dim=1)
+        assert int(real.min()) == int(real.max())  # grouped: same-length rows, no padding
+        assert batch["input_ids"].numel() <= budget
+        rows_per_batch.setdefault(int(real[0]), []).append(batch["input_ids"].shape[0])
         for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True):
             learned = tokenizer.decode(ids[labels != IGNORE_INDEX].tolist())
             assert learned in {ASSISTANT_TEXTS[0] + "<|end|>", "".join(t + "<|end|>" for t in ASSISTANT_TEXTS)}
+    assert max(rows_per_batch[min(lengths)]) > max(rows_per_batch[max(lengths)])  # short ones travel together
+
+
+def test_length_grouped_batches_cover_every_row_once_per_epoch_with_little_padding():
+    import random
+
+    rng = random.Random(3)
+    lengths = [min(1024, int(rng.lognormvariate(5.3, 0.7))) for _ in range(300)]  # long-tailed, like transcripts
+    sampler = pipeline.LengthGroupedBatches(lengths, batch_size=8, seed=1)
+    epochs = [list(sampler), list(sampler)]
+    for batches in epochs:
+        assert len(batches) == len(sampler)
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+        padded = [len(b) * max(lengths[i] for i in b) for b in batches]
+        assert all(size <= sampler.budget for size, b in zip(padded, batches, strict=True) if len(b) > 1)
+        assert sum(padded) <= 1.05 * sum(lengths)
+        assert max(padded) == sampler.largest_batch_tokens
+    assert epochs[0] != epochs[1]  # a new order (and new company for equal lengths) each epoch
+
+
+def test_gradient_checkpointing_is_kept_off_while_activations_fit_and_turned_on_when_they_do_not(monkeypatch):
+    from types import SimpleNamespace
+
+    qwen_05b = SimpleNamespace(hidden_size=896, intermediate_size=4864, num_hidden_layers=24)
+    tiny = SimpleNamespace(hidden_size=64, intermediate_size=128, num_hidden_layers=2)
+    monkeypatch.setattr(pipeline, "memory_free_bytes", lambda device: 24 * 2**30)
+    choose = pipeline.gradient_checkpointing_choose
+    assert not choose("auto", model_config=tiny, device="cpu", dtype="float32", batch_tokens=8 * 1024)
+    assert choose("auto", model_config=qwen_05b, device="cuda", dtype="bfloat16", batch_tokens=8 * 1024)
+    assert not choose("auto", model_config=qwen_05b, device="cuda", dtype="bfloat16", batch_tokens=1024)
+    assert choose("on", model_config=tiny, device="cpu", dtype="float32", batch_tokens=1)
+    assert not choose("off", model_config=qwen_05b, device="cuda", dtype="bfloat16", batch_tokens=10**6)
+    with pytest.raises(PipelineError, match="gradient_checkpointing"):
+        choose("sometimes", model_config=tiny, device="cpu", dtype="float32", batch_tokens=1)
 
 
 @pytest.mark.slow
-def test_loss_goes_down_on_a_learnable_set_and_the_adapter_beats_the_base_model(tiny_base_model, tmp_path):
+@pytest.mark.parametrize("batching", ["padding_free", "auto"])  # auto on CPU: grouped, activations kept
+def test_loss_goes_down_on_a_learnable_set_and_the_adapter_beats_the_base_model(tiny_base_model, tmp_path, batching):
     learnable = [CONVERSATION] * 16
     progress = []
     config = TrainConfig(base_model=str(tiny_base_model), output_dir=tmp_path / "adapter", batch_size=8,
-                         batching="padding_free",
+                         batching=batching,
                          max_steps=30, learning_rate=1e-2, lora_r=8, lora_alpha=16, lora_dropout=0.0,
                          logging_steps=1)
     result = pipeline.adapter_train(config, learnable, learnable[:2], on_progress=progress.append)
@@ -129,6 +171,8 @@ def test_loss_goes_down_on_a_learnable_set_and_the_adapter_beats_the_base_model(
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
     assert not (tmp_path / "adapter" / "_trainer").exists()
+    if batching == "auto":  # the CPU default: grouped batches, the tiny model's activations kept
+        assert result.metrics["batching"] == "grouped" and result.metrics["gradient_checkpointing"] is False
 
 
 def test_a_missing_base_model_fails_with_a_clear_message(tmp_path):
