@@ -55,34 +55,33 @@ class GroqProvider:
 
     def client(self) -> groq.AsyncGroq:
         loop = asyncio.get_running_loop()
-        key = (id(loop), self.api_key, self.base_url, self.timeout, self.connect_timeout, self.max_retries)
+        key = (id(loop), *self._client_key())
         with _clients_lock:
             cached = _clients.get(key)
             if cached is not None and cached[0]() is loop and not loop.is_closed():
                 return cached[1]
             for stale in [k for k, (ref, _) in _clients.items() if ref() is None or ref().is_closed()]:
                 del _clients[stale]
-            client = groq.AsyncGroq(
-                api_key=self.api_key,
-                base_url=self.base_url,
-                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-                max_retries=min(self.max_retries, 1),
-            )
+            client = groq.AsyncGroq(**self._client_options())
             _clients[key] = (weakref.ref(loop), client)
             return client
 
     def sync_client(self) -> groq.Groq:
-        key = (self.api_key, self.base_url, self.timeout, self.connect_timeout, self.max_retries)
+        key = self._client_key()
         with _clients_lock:
             client = _sync_clients.get(key)
             if client is None:
-                client = _sync_clients[key] = groq.Groq(
-                    api_key=self.api_key,
-                    base_url=self.base_url,
-                    timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-                    max_retries=min(self.max_retries, 1),
-                )
+                client = _sync_clients[key] = groq.Groq(**self._client_options())
             return client
+
+    def _client_key(self) -> tuple:
+        return (self.api_key, self.base_url, self.timeout, self.connect_timeout, self.max_retries)
+
+    def _client_options(self) -> dict:
+        """The same for the async and the blocking client: explicit timeouts, at most one retry."""
+        return {"api_key": self.api_key, "base_url": self.base_url,
+                "timeout": httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                "max_retries": min(self.max_retries, 1)}
 
     def _check_key(self) -> None:
         if not self.api_key:
