@@ -15,12 +15,29 @@ FIELDS = {
 }
 
 
+def _rule_rows() -> list[dict]:
+    return [{"category": c, "level": lvl, "kind": k, "text": t, "note": n} for c, lvl, k, t, n in defaults.RULES]
+
+
+def _created_versions_record(ContentVersion, name: str, objects) -> None:
+    """A "created" version of each of ``objects``. History is never deleted: an id reused after
+    a clinician deleted its row continues that id's numbering."""
+    objects = list(objects)
+    last = dict(
+        ContentVersion.objects.filter(content_type=name, object_id__in=[obj.pk for obj in objects])
+        .values("object_id").annotate(last=Max("version")).values_list("object_id", "last")
+    )
+    ContentVersion.objects.bulk_create([
+        ContentVersion(content_type=name, object_id=obj.pk, version=last.get(obj.pk, 0) + 1, action="created",
+                       snapshot={f: getattr(obj, f) for f in FIELDS[name]})
+        for obj in objects
+    ])
+
+
 def defaults_seed(apps, schema_editor=None, **kwargs) -> None:
     ContentVersion = apps.get_model("safety", "ContentVersion")
     wanted = {
-        "screeningrule": [
-            {"category": c, "level": lvl, "kind": k, "text": t, "note": n} for c, lvl, k, t, n in defaults.RULES
-        ],
+        "screeningrule": _rule_rows(),
         "safetytemplate": [{"kind": k, "locale": "en-US", "body": b} for k, b in defaults.TEMPLATES.items()],
         "crisisresource": [
             {"locale": loc, "name": n, "contact": c, "url": u, "position": i}
@@ -32,17 +49,7 @@ def defaults_seed(apps, schema_editor=None, **kwargs) -> None:
         if model.objects.exists():
             continue
         model.objects.bulk_create([model(**row) for row in rows])
-        # History is never deleted: an id reused after a clinician emptied the table continues
-        # its numbering.
-        last = dict(
-            ContentVersion.objects.filter(content_type=name).values("object_id")
-            .annotate(last=Max("version")).values_list("object_id", "last")
-        )
-        ContentVersion.objects.bulk_create([
-            ContentVersion(content_type=name, object_id=obj.pk, version=last.get(obj.pk, 0) + 1, action="created",
-                           snapshot={f: getattr(obj, f) for f in FIELDS[name]})
-            for obj in model.objects.all()
-        ])
+        _created_versions_record(ContentVersion, name, model.objects.all())
 
 
 def add_missing_default_rules(apps, schema_editor=None) -> None:
@@ -57,16 +64,5 @@ def add_missing_default_rules(apps, schema_editor=None) -> None:
     # ... nor one that ever existed here (a clinician deleted it: it stays deleted).
     present |= {(v.get("kind"), v.get("text"))
                 for v in ContentVersion.objects.filter(content_type="screeningrule").values_list("snapshot", flat=True)}
-    added = [
-        ScreeningRule.objects.create(category=c, level=lvl, kind=k, text=t, note=n)
-        for c, lvl, k, t, n in defaults.RULES if (k, t) not in present
-    ]
-    last = dict(
-        ContentVersion.objects.filter(content_type="screeningrule", object_id__in=[r.pk for r in added])
-        .values("object_id").annotate(last=Max("version")).values_list("object_id", "last")
-    )
-    ContentVersion.objects.bulk_create([
-        ContentVersion(content_type="screeningrule", object_id=r.pk, version=last.get(r.pk, 0) + 1, action="created",
-                       snapshot={f: getattr(r, f) for f in FIELDS["screeningrule"]})
-        for r in added
-    ])
+    added = [ScreeningRule.objects.create(**row) for row in _rule_rows() if (row["kind"], row["text"]) not in present]
+    _created_versions_record(ContentVersion, "screeningrule", added)
