@@ -326,9 +326,10 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
         batches_per_epoch, largest_batch = len(sampler), sampler.largest_batch_tokens
     else:
         batches_per_epoch = math.ceil(len(train_rows) / config.batch_size)
-        largest_batch = sum(sorted(lengths)[-config.batch_size:])  # padding-free; padded is at most this wide
         if batching == "padded":
             largest_batch = max(lengths) * min(config.batch_size, len(lengths))
+        else:  # padding-free: the longest rows concatenated
+            largest_batch = sum(sorted(lengths)[-config.batch_size:])
     checkpointing = gradient_checkpointing_choose(
         config.gradient_checkpointing, model_config=model.config, device=device, dtype=dtype,
         batch_tokens=largest_batch,
