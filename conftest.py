@@ -12,14 +12,13 @@ reads settings before this file runs.
 import pytest  # noqa: E402
 
 import therapist_ai.testing_env  # noqa: F401,E402  (the test environment; normally loaded first by -p)
-
-TEST_PASSWORD = "Calm-harbour-2718"
+from devtools.factories import TEST_PASSWORD, make_patient, make_staff_member  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
 def fake_groq_server():
     """One fake Groq upstream per test process (a real HTTP server on a free loopback port)."""
-    from conversations.fake_groq import FakeGroq
+    from devtools.fake_groq import FakeGroq
 
     with FakeGroq() as server:
         yield server
@@ -43,32 +42,16 @@ def fake_groq(fake_groq_server, settings):
     reset_clients()
 
 
-def _patient(username: str, *, training_consent: bool):
-    from conversations.services import patient_register
-
-    return patient_register(username=username, password=TEST_PASSWORD, email=f"{username}@example.com",
-                            accept_terms=True, training_consent=training_consent)
-
-
-def _staff_member(username: str, group_name: str):
-    from django.contrib.auth.models import Group, User
-
-    user = User.objects.create_user(username=username, email=f"{username}@example.com",
-                                    password=TEST_PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get_or_create(name=group_name)[0])
-    return user
-
-
 @pytest.fixture
 def patient(db):
     """A patient (group Patients, profile with training consent given)."""
-    return _patient("patient_ann", training_consent=True)
+    return make_patient("patient_ann", consent=True)
 
 
 @pytest.fixture
 def other_patient(db):
     """A second patient (no training consent)."""
-    return _patient("patient_bob", training_consent=False)
+    return make_patient("patient_bob", consent=False)
 
 
 @pytest.fixture
@@ -80,13 +63,13 @@ def patient_client(client, patient):
 @pytest.fixture
 def clinician(db):
     """A clinician (group Clinicians, is_staff)."""
-    return _staff_member("clinician_cora", "Clinicians")
+    return make_staff_member("clinician_cora", "Clinicians")
 
 
 @pytest.fixture
 def staff_user(db):
     """A staff member (group Staff, is_staff)."""
-    return _staff_member("staff_sam", "Staff")
+    return make_staff_member("staff_sam", "Staff")
 
 
 @pytest.fixture

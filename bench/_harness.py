@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.ops.servers import free_port, stop, wait_http, web_server  # noqa: E402
+from devtools.servers import free_port, stop, wait_http, web_server  # noqa: E402
 
 PRODUCTION_ENV = {
     "DEBUG": "0",
@@ -63,7 +63,7 @@ def fake_upstream(*, ttft: float = 0.0, tps: float = 0.0):
     """The fake Groq upstream in its own process (so it does not share our interpreter)."""
     port = free_port()
     log = open(Path(tempfile.gettempdir()) / f"fake-groq-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "conversations.fake_groq", "--port", str(port), "--ttft", str(ttft),
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.fake_groq", "--port", str(port), "--ttft", str(ttft),
                              "--tps", str(tps)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, env=dict(os.environ))
     proc.log_file = log
@@ -82,7 +82,8 @@ def patients(count: int, *, prefix: str) -> list[dict]:
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
-    from conversations.services import conversation_create, patient_register
+    from conversations.accounts.services import patient_register
+    from conversations.services.chat import conversation_create
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     make_password("warm-up")

@@ -173,7 +173,7 @@ def main() -> None:
     sync_levels = [int(x) for x in args.sync_levels.split(",")]
     data_dir = prepare(args.database_url)
     [patient] = patients(1, prefix="concurrency")
-    from conversations.services import conversation_create
+    from conversations.services.chat import conversation_create
 
     conversations = [conversation_create(patient=patient["user"]).pk
                      for _ in range(max(levels + sync_levels + [args.hold]))]

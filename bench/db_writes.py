@@ -3,7 +3,7 @@
 A turn's writes are exactly what ``message_send`` commits, without the model and the
 safety screen: the patient message (idempotency-key check, insert, conversation touch)
 in one transaction, the history read for the prompt, then the assistant reply and the
-conversation touch in another (``conversations.services._patient_message_store`` and
+conversation touch in another (``conversations.services.turns.patient_message_store`` and
 ``_reply_store``, called directly). 100 patients, one thread each, spread over worker
 processes, all released together; each does turns until the time is up.
 
@@ -63,8 +63,8 @@ def _worker(conversation_ids: list[int], seconds: float, start_at: float, result
     _django_setup()
     from django.db import connections
 
-    from conversations import services
     from conversations.models import Conversation
+    from conversations.services import turns
 
     done, errors = [0], []
     lock = threading.Lock()
@@ -76,9 +76,9 @@ def _worker(conversation_ids: list[int], seconds: float, start_at: float, result
         while time.time() < start_at + seconds:
             n += 1
             try:
-                message, _ = services._patient_message_store(conversation, f"turn {n}", f"{conversation_id}-{n}")
+                message, _ = turns.patient_message_store(conversation, f"turn {n}", f"{conversation_id}-{n}")
                 list(conversation.messages.order_by("-created_at", "-id").values("role", "content")[:20])
-                services._reply_store(patient_message=message, content=f"reply {n}", provider="groq",
+                turns.reply_store(patient_message=message, content=f"reply {n}", provider="groq",
                                       model_name="llama-3.1-8b-instant", latency_ms=5)
                 with lock:
                     done[0] += 1

@@ -31,12 +31,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
+sys.path.insert(0, str(REPO))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from devtools.servers import free_port  # noqa: E402
 
 
 def wait_until(predicate, timeout: float, what: str):
@@ -108,7 +105,7 @@ def threshold_to_ready(env, logdir) -> dict:
     from django.contrib.auth.models import Group, User
 
     from clinicians.services import transcript_approve
-    from conversations.services import patient_register
+    from conversations.accounts.services import patient_register
     from training.models import ModelVersion, TrainingRun
 
     clinician = User.objects.create_user("bench_clinician", is_staff=True)
@@ -140,12 +137,13 @@ def threshold_to_ready(env, logdir) -> dict:
 def chat_latency(env, logdir, requests: int) -> dict:
     from rest_framework.authtoken.models import Token
 
-    from conversations.services import conversation_create, patient_register
+    from conversations.accounts.services import patient_register
+    from conversations.services.chat import conversation_create
     from training.models import TrainingRun
     from training.services import training_run_now
 
     fake_port, web_port = free_port(), free_port()
-    fake = Proc("fake-groq", [PY, "-m", "conversations.fake_groq", "--port", str(fake_port), "--ttft", "0.05",
+    fake = Proc("fake-groq", [PY, "-m", "devtools.fake_groq", "--port", str(fake_port), "--ttft", "0.05",
                               "--tps", "0"], env, logdir)
     web_env = {**env, "GROQ_BASE_URL": f"http://127.0.0.1:{fake_port}", "GROQ_API_KEY": "bench",
                "MESSAGE_THROTTLE_RATE": "100000/min"}

@@ -148,7 +148,7 @@ class PeakMemory:
 def run_project(args, model_dir: Path, convs) -> dict:
     import transformers
 
-    from training import pipeline
+    from training import pipeline, tokenising
 
     result_holder = {}
     original = transformers.Trainer.train
@@ -166,7 +166,7 @@ def run_project(args, model_dir: Path, convs) -> dict:
         device=args.device, batching=args.batching, gradient_checkpointing=args.gradient_checkpointing,
     )
     tokenizer = pipeline.tokenizer_load(str(model_dir))
-    rows = pipeline.conversations_tokenize(tokenizer, convs, max_length=1024)
+    rows = tokenising.conversations_tokenize(tokenizer, convs, max_length=1024)
     result = pipeline.adapter_train(config, convs, [], on_progress=None)
     lengths = [len(r["input_ids"]) for r in rows]
     return {"tokens_per_second": sum(lengths) * args.epochs / result.train_seconds, "seconds": result.train_seconds,

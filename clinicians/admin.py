@@ -1,4 +1,4 @@
-"""The clinician UI: review queue, transcript review page, deny list; audit log for staff.
+"""The clinician UI: review queue, transcript review page, deny list.
 
 Thin: every change goes through ``clinicians.services`` (which audits it).
 """
@@ -16,10 +16,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from clinicians import selectors, services
-from clinicians.models import AuditEvent, DenyListEntry, ErasureRecord, Redaction, Review, Transcript
+from clinicians.models import DenyListEntry, Redaction, Review, Transcript
 from conversations.models import Message
-from therapist_ai.admin import ReadOnlyAdmin
-from therapist_ai.roles import is_staff_member
+from therapist_ai.audit import audit_record
 
 STATUS_COLOURS = {"pending": "#b26b00", "approved": "#2e7d32", "rejected": "#9e1c1c"}
 FLAG_NAMES = {2: "crisis", 1: "concern", 0: ""}
@@ -268,47 +267,19 @@ class DenyListEntryAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
-        services.audit_record(actor=request.user, action="denylist.change" if change else "denylist.add",
+        audit_record(actor=request.user, action="denylist.change" if change else "denylist.add",
                               target_type="deny_list_entry", target_id=obj.pk,
                               detail={"label": obj.label, "fields": sorted(form.changed_data)})
 
     def delete_model(self, request, obj):
         pk = obj.pk
         super().delete_model(request, obj)
-        services.audit_record(actor=request.user, action="denylist.delete", target_type="deny_list_entry",
+        audit_record(actor=request.user, action="denylist.delete", target_type="deny_list_entry",
                               target_id=pk)
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
-
-
-class _StaffReadOnly(ReadOnlyAdmin):
-
-    def has_view_permission(self, request, obj=None):
-        return is_staff_member(request.user) and super().has_view_permission(request, obj)
-
-    def has_module_permission(self, request):
-        return is_staff_member(request.user) and super().has_module_permission(request)
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(_StaffReadOnly):
-    list_display = ("created_at", "who", "action", "target_type", "target_id", "before", "after")
-    list_filter = ("action", "target_type", ("created_at", DateFieldListFilter))
-    search_fields = ("action", "target_type", "=target_id", "actor_label")
-    list_select_related = ("actor",)
-    show_full_result_count = False
-
-    @admin.display(description="Actor", ordering="actor_label")
-    def who(self, obj):
-        return obj.actor.get_username() if obj.actor else obj.actor_label
-
-
-@admin.register(ErasureRecord)
-class ErasureRecordAdmin(_StaffReadOnly):
-    list_display = ("erased_at", "conversation_count", "message_count", "queued_tasks_removed", "requested_by_self")
-    exclude = ("message_ids",)
 
 
 def review_url(conversation_id: int) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 
-from django.contrib.auth import logout
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -19,12 +18,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from clinicians import selectors, services
 from clinicians.models import Redaction, Review
-from conversations.models import Message, PatientProfile
-from therapist_ai.roles import is_clinician, is_patient, is_staff_member
+from conversations.models import Message
+from therapist_ai.roles import is_clinician, is_staff_member
 
 # --- permissions ------------------------------------------------------------------------
 
@@ -38,13 +36,6 @@ class IsCurator(BasePermission):
         if request.method in SAFE_METHODS:
             return is_clinician(request.user) or is_staff_member(request.user)
         return is_clinician(request.user)
-
-
-class IsPatientSelf(BasePermission):
-    message = "Only patients can use this endpoint."
-
-    def has_permission(self, request, view) -> bool:
-        return is_patient(request.user)
 
 
 def _problem(exc: services.CurationError) -> Response:
@@ -278,57 +269,3 @@ class RedactionViewSet(viewsets.GenericViewSet):
 # --- patients ---------------------------------------------------------------------------
 
 
-class ConsentSerializer(serializers.Serializer):
-    training_consent = serializers.BooleanField()
-    training_consent_changed_at = serializers.DateTimeField(read_only=True)
-
-
-class PasswordSerializer(serializers.Serializer):
-    password = serializers.CharField()
-
-
-class MeConsentView(APIView):
-    """Read or change whether your conversations may be used for training."""
-
-    permission_classes = [IsPatientSelf]
-
-    @extend_schema(responses=ConsentSerializer)
-    def get(self, request):
-        return Response(ConsentSerializer(get_object_or_404(PatientProfile, user=request.user)).data)
-
-    @extend_schema(request=ConsentSerializer, responses=ConsentSerializer)
-    def put(self, request):
-        from conversations.services import patient_consent_set
-
-        data = _valid(ConsentSerializer, request)
-        profile = patient_consent_set(user=request.user, training_consent=data["training_consent"],
-                                      actor=request.user)
-        return Response(ConsentSerializer(profile).data)
-
-
-class MeExportView(APIView):
-    """Everything we hold about you, as JSON."""
-
-    permission_classes = [IsPatientSelf]
-
-    @extend_schema(responses={200: dict})
-    def get(self, request):
-        services.audit_record(actor=request.user, action="patient.data_export", target_type="user",
-                              target_id=request.user.pk)
-        return Response(selectors.patient_data_export(request.user))
-
-
-class MeView(APIView):
-    """Delete your account and all your data (password required)."""
-
-    permission_classes = [IsPatientSelf]
-
-    @extend_schema(request=PasswordSerializer, responses={204: None})
-    def delete(self, request):
-        data = _valid(PasswordSerializer, request)
-        if not request.user.check_password(data["password"]):
-            return Response({"password": ["That password is not correct."]}, status=status.HTTP_400_BAD_REQUEST)
-        services.patient_erase(user=request.user, actor=request.user)
-        if hasattr(request, "session"):
-            logout(request._request)
-        return Response(status=status.HTTP_204_NO_CONTENT)

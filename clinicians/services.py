@@ -1,6 +1,7 @@
-"""Every write curation makes: reviews, redactions, exclusions, erasure, the audit log.
+"""Every write curation makes: reviews, redactions, exclusions.
 
-The admin, the API and the management commands all call these; each one audits itself.
+The admin, the API and the management commands all call these; each one audits itself
+(``therapist_ai.audit``).
 Review changes lock the conversation row first (``select_for_update``; on SQLite the
 IMMEDIATE transaction serialises writers), so two clinicians approving the same
 transcript at once produce one approval and one clear error.
@@ -8,30 +9,19 @@ transcript at once produce one approval and one clear error.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from clinicians import queue_cleanup, redaction, selectors
-from clinicians.models import (
-    ApprovalRange,
-    AuditEvent,
-    ErasureRecord,
-    MessageExclusion,
-    Redaction,
-    Review,
-)
-from clinicians.signals import patient_erased, transcript_approved
+from clinicians import redaction, selectors
+from clinicians.models import ApprovalRange, MessageExclusion, Redaction, Review
+from clinicians.signals import transcript_approved
 from conversations.models import Conversation, Message
+from therapist_ai.audit import audit_record
 
 logger = logging.getLogger(__name__)
-User = get_user_model()
 
 
 class CurationError(ValueError):
@@ -59,25 +49,6 @@ class FinalScanFailed(CurationError):
             f"The final scan still finds identifying details: {names}{more}. "
             "Redact them, or approve with an override reason."
         )
-
-
-# --- audit ------------------------------------------------------------------------------
-
-
-def audit_record(*, actor, action: str, target_type: str, target_id, before: str = "", after: str = "",
-                 detail: dict | None = None) -> AuditEvent:
-    """Record who did what to which object. ``detail`` holds ids, counts and labels, never text."""
-    actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    return AuditEvent.objects.create(
-        actor=actor,
-        actor_label=actor.get_username() if actor is not None else "system",
-        action=action,
-        target_type=target_type,
-        target_id="" if target_id is None else str(target_id),
-        before=str(before or ""),
-        after=str(after or ""),
-        detail=detail or {},
-    )
 
 
 # --- reviews ----------------------------------------------------------------------------
@@ -332,47 +303,10 @@ def redactions_suggest(*, conversation: Conversation, actor=None) -> int:
     return len(new)
 
 
-# --- patients' rights -------------------------------------------------------------------
+# --- dataset export --------------------------------------------------------------------
 
 
-def subject_hash(user_id: int) -> str:
-    """Pseudonymous, stable, not reversible without the secret key."""
-    return hmac.new(settings.SECRET_KEY.encode(), f"user:{user_id}".encode(), hashlib.sha256).hexdigest()
-
-
-@transaction.atomic
-def patient_erase(*, user, actor) -> ErasureRecord:
-    """Delete a patient's account and everything about them; keep a content-free record."""
-    user = User.objects.select_for_update().get(pk=user.pk)
-    conversation_ids = list(Conversation.objects.filter(patient=user).values_list("id", flat=True))
-    message_ids = list(Message.objects.filter(conversation__patient=user).values_list("id", flat=True))
-    removed = queue_cleanup.remove_tasks_about(queue_cleanup.Subject(
-        user_id=user.pk, conversation_ids=set(conversation_ids), message_ids=set(message_ids)))
-    by_self = actor is None or actor.pk == user.pk
-    record = ErasureRecord.objects.create(
-        subject_hash=subject_hash(user.pk), conversation_count=len(conversation_ids),
-        message_count=len(message_ids), conversation_ids=conversation_ids, message_ids=message_ids,
-        queued_tasks_removed=removed, requested_by_self=by_self,
-    )
-    # Earlier audit rows keep what happened, but no longer who the patient was.
-    AuditEvent.objects.filter(actor=user).update(actor=None, actor_label="erased patient")
-    AuditEvent.objects.filter(target_type="user", target_id=str(user.pk)).update(
-        target_type="erased user", target_id=f"erasure:{record.pk}")
-    audit_record(actor=None if by_self else actor, action="patient.erase", target_type="erasure_record",
-                 target_id=record.pk,
-                 detail={"conversations": len(conversation_ids), "messages": len(message_ids),
-                         "queued_tasks_removed": removed, "requested_by_self": by_self})
-    user.delete()
-    record_id = record.pk
-    transaction.on_commit(lambda: patient_erased.send(
-        sender=ErasureRecord, erasure_record_id=record_id, conversation_ids=conversation_ids,
-        message_ids=message_ids))
-    logger.info("Erased patient data: %s conversations, %s messages (erasure %s)",
-                len(conversation_ids), len(message_ids), record_id)
-    return record
-
-
-def dataset_export_record(*, actor, examples: int, messages: int, written_to: str = "", stats_only: bool) -> AuditEvent:
+def dataset_export_record(*, actor, examples: int, messages: int, written_to: str = "", stats_only: bool):
     return audit_record(actor=actor, action="dataset.export", target_type="dataset", target_id="",
                         after="stats" if stats_only else "written",
                         detail={"examples": examples, "messages": messages,

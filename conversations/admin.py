@@ -1,12 +1,12 @@
-"""Patient profiles in the admin: consent state, read-only (patients change it themselves).
+"""Patient profiles (consent state, read-only: patients change it themselves) and erasure records.
 
 Conversations and messages are shown to clinicians by the curation app (``clinicians.admin``).
 """
 
 from django.contrib import admin
 
-from conversations.models import PatientProfile
-from therapist_ai.admin import ReadOnlyAdmin
+from conversations.models import ErasureRecord, PatientProfile
+from therapist_ai.admin import ReadOnlyAdmin, StaffReadOnlyAdmin
 
 
 @admin.register(PatientProfile)
@@ -16,3 +16,9 @@ class PatientProfileAdmin(ReadOnlyAdmin):
     search_fields = ("user__username",)
     readonly_fields = ("user", "phone", "terms_accepted_at", "training_consent", "training_consent_changed_at",
                        "created_at")
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(StaffReadOnlyAdmin):
+    list_display = ("erased_at", "conversation_count", "message_count", "queued_tasks_removed", "requested_by_self")
+    exclude = ("message_ids",)

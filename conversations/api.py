@@ -1,7 +1,8 @@
 """REST API for patients: their conversations and chat turns (``/api/v1/``).
 
 Thin: validate, call one service, present the result. Every write goes through
-``conversations.services``; the same services back the web pages.
+``conversations.services``; the same services back the web pages. Tokens and a patient's
+own data rights are in ``conversations.accounts.api``.
 """
 
 from django.conf import settings
@@ -9,14 +10,12 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+from rest_framework.throttling import SimpleRateThrottle
 
-from conversations import services
 from conversations.models import Conversation, Message
 from conversations.serializers import (
     ChatTurnSerializer,
@@ -26,6 +25,7 @@ from conversations.serializers import (
     MessageSerializer,
     chat_turn_data,
 )
+from conversations.services import chat
 from therapist_ai.roles import is_patient
 
 IDEMPOTENCY_KEY_MAX = 200  # Message.idempotency_key max_length
@@ -49,28 +49,6 @@ class MessagePostThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
-
-
-class TokenObtainThrottle(AnonRateThrottle):
-    """Per client address (``DEFAULT_THROTTLE_RATES["anon"]``), read live like ``MessagePostThrottle``."""
-
-    def get_rate(self):
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-
-class TokenObtainView(ObtainAuthToken):
-    """Exchange a username and password for an API token.
-
-    Failed attempts count towards django-axes' lockout like failed web logins do, and
-    each client address gets ``DEFAULT_THROTTLE_RATES["anon"]`` attempts a minute.
-    """
-
-    throttle_classes = [TokenObtainThrottle]
-
-    def get_serializer_context(self):
-        # axes marks the Django request (not DRF's wrapper) as locked out; its
-        # middleware turns that mark into the lockout response.
-        return {"request": self.request._request, "format": self.format_kwarg, "view": self}
 
 
 def _idempotency_key(request) -> str | None:
@@ -150,7 +128,7 @@ class ConversationViewSet(
         return super().get_throttles()
 
     def perform_create(self, serializer):
-        serializer.instance = services.conversation_create(
+        serializer.instance = chat.conversation_create(
             patient=self.request.user, title=serializer.validated_data.get("title", "")
         )
 
@@ -173,7 +151,7 @@ class ConversationViewSet(
         key = _idempotency_key(request)
         serializer = MessageCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        turn = services.message_send(
+        turn = chat.message_send(
             conversation=conversation,
             content=serializer.validated_data["content"],
             idempotency_key=key,
@@ -191,4 +169,4 @@ class ConversationViewSet(
             return Response(
                 {"detail": "Only a failed reply can be retried."}, status=status.HTTP_409_CONFLICT
             )
-        return _turn_response(services.reply_retry(message=failed_reply))
+        return _turn_response(chat.reply_retry(message=failed_reply))

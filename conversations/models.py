@@ -81,6 +81,8 @@ class Message(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Set when the provider asked (a local model version) failed and another answered instead.
+    fallback_reason = models.CharField(max_length=500, blank=True)
     # Patient messages: the input screen's verdict; assistant replies: the output screen's.
     safety_level = models.CharField(
         max_length=16, choices=SafetyLevel.choices, default=SafetyLevel.NONE
@@ -102,3 +104,22 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} message {self.pk} in conversation {self.conversation_id}"
+
+
+class ErasureRecord(models.Model):
+    """What an erasure removed, without saying who it was or what they wrote."""
+
+    subject_hash = models.CharField(max_length=64, db_index=True)
+    conversation_count = models.PositiveIntegerField()
+    message_count = models.PositiveIntegerField()
+    conversation_ids = models.JSONField(default=list)
+    message_ids = models.JSONField(default=list)
+    queued_tasks_removed = models.PositiveIntegerField(default=0)
+    requested_by_self = models.BooleanField(default=True)
+    erased_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "clinicians_erasurerecord"  # created by curation before data rights moved here
+
+    def __str__(self) -> str:
+        return f"Erasure {self.pk} ({self.message_count} messages)"

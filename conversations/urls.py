@@ -6,7 +6,6 @@ app_name = "conversations"
 urlpatterns = [
     path("", views.home, name="home"),
     path("help/", views.help_page, name="help"),
-    path("settings/", views.patient_settings, name="settings"),
     path("conversations/", views.conversation_list, name="list"),
     path("conversations/new/", views.conversation_new, name="new"),
     path("conversations/<int:pk>/", views.conversation_detail, name="detail"),

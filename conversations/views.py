@@ -1,4 +1,5 @@
-"""Patient pages: sign-up, settings, help, conversation list, chat (streamed and plain).
+"""Patient pages: home, help, conversation list, chat (streamed and plain). Account pages are
+in ``conversations.accounts``.
 
 The chat form posts to ``conversation_detail`` (works without JavaScript: full reply, then
 a redirect back to the page). ``static/js/chat.js`` sends the same form to
@@ -9,47 +10,24 @@ generated.
 from __future__ import annotations
 
 import json
-from functools import wraps
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from conversations import selectors
-from conversations.forms import ConsentForm, MessageForm, SignUpForm
-from conversations.models import Message, PatientProfile
+from conversations.accounts.views import patient_required
+from conversations.forms import MessageForm
+from conversations.models import Message
 from conversations.safety.services import resources_for_display
-from conversations.services import (
-    conversation_create,
-    message_send,
-    message_stream,
-    patient_consent_set,
-    patient_register,
-    reply_retry,
-)
+from conversations.services.chat import conversation_create, message_send, reply_retry
+from conversations.services.streaming import message_stream
 from therapist_ai.roles import is_patient
-
-
-def patient_required(view):
-    """Logged-in patients only; clinicians and staff are sent to the admin instead."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not is_patient(request.user):
-            if request.user.is_staff:
-                return redirect("admin:index")
-            raise PermissionDenied("This page is for patients.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def home(request):
@@ -61,40 +39,6 @@ def home(request):
 
 def help_page(request):
     return render(request, "conversations/help.html", {"resources": resources_for_display()})
-
-
-@require_http_methods(["GET", "POST"])
-def signup(request):
-    if request.user.is_authenticated:
-        return redirect("conversations:list")
-    form = SignUpForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = patient_register(**form.cleaned_data)
-        except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, "Welcome! Your account is ready. Start a conversation whenever you like.")
-            return redirect("conversations:list")
-    return render(request, "registration/signup.html", {"form": form})
-
-
-@patient_required
-@require_http_methods(["GET", "POST"])
-def patient_settings(request):
-    profile = PatientProfile.objects.get(user=request.user)
-    form = ConsentForm(request.POST if request.method == "POST" else None, initial={"training_consent": profile.training_consent})
-    if request.method == "POST" and form.is_valid():
-        profile = patient_consent_set(user=request.user, training_consent=form.cleaned_data["training_consent"])
-        messages.success(
-            request,
-            "Saved: your conversations may be used to improve the model."
-            if profile.training_consent else "Saved: your conversations will not be used to improve the model.",
-        )
-        return redirect("conversations:settings")
-    return render(request, "conversations/settings.html", {"form": form, "profile": profile})
 
 
 @patient_required

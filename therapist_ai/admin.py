@@ -1,6 +1,10 @@
 """Admin pieces shared by every app."""
 
 from django.contrib import admin
+from django.contrib.admin.filters import DateFieldListFilter
+
+from therapist_ai.models import AuditEvent
+from therapist_ai.roles import is_staff_member
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -14,3 +18,26 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class StaffReadOnlyAdmin(ReadOnlyAdmin):
+    """Read-only, and for staff only (the audit log, erasure records)."""
+
+    def has_view_permission(self, request, obj=None):
+        return is_staff_member(request.user) and super().has_view_permission(request, obj)
+
+    def has_module_permission(self, request):
+        return is_staff_member(request.user) and super().has_module_permission(request)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(StaffReadOnlyAdmin):
+    list_display = ("created_at", "who", "action", "target_type", "target_id", "before", "after")
+    list_filter = ("action", "target_type", ("created_at", DateFieldListFilter))
+    search_fields = ("action", "target_type", "=target_id", "actor_label")
+    list_select_related = ("actor",)
+    show_full_result_count = False
+
+    @admin.display(description="Actor", ordering="actor_label")
+    def who(self, obj):
+        return obj.actor.get_username() if obj.actor else obj.actor_label

@@ -13,7 +13,7 @@ share a thread while they run (the pool grows as needed; only idle executors are
 A task a request started and left running (a streamed reply still being generated after
 the patient left) gets a fresh executor for its later calls, as it would without the pool.
 
-The handler also loads the on-loop middleware (``therapist_ai.middleware.ON_LOOP``) in place
+The handler also loads the on-loop middleware (``therapist_ai.on_loop_middleware.ON_LOOP``) in place
 of Django's, so that a request's only thread hops are its sync view and Django's own
 request-started/finished signals.
 """
@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 
-from therapist_ai.middleware import ON_LOOP
+from therapist_ai.on_loop_middleware import ON_LOOP
 
 # Idle executors kept for the next requests; more are made when more requests run at once.
 IDLE_THREADS = 64
@@ -91,7 +91,7 @@ class PooledThreadContext(ThreadSensitiveContext):
 
 class PooledThreadASGIHandler(ASGIHandler):
     """``ASGIHandler`` lending each request a pooled thread (see the module docstring), with
-    the on-loop middleware of ``therapist_ai.middleware.ON_LOOP`` in place of Django's."""
+    the on-loop middleware of ``therapist_ai.on_loop_middleware.ON_LOOP`` in place of Django's."""
 
     def __init__(self, threads: RequestThreads | None = None):
         self.threads = threads or RequestThreads()

@@ -1,5 +1,7 @@
 """Therapist AI settings: one module, driven by environment variables.
 
+Long because every setting of the service is read here, in one place (STYLE.md: one settings.py).
+
 Safe defaults for a developer machine (with ``DEBUG=1``); production (``DEBUG=0``)
 refuses to start without ``SECRET_KEY`` and ``ALLOWED_HOSTS``. Every variable is
 listed in the README's configuration table.
@@ -414,6 +416,24 @@ AUTO_TRAIN_THRESHOLD = env_int("AUTO_TRAIN_THRESHOLD", 100)
 USE_LOCAL_AI = env_bool("USE_LOCAL_AI", False)
 MODEL_STORAGE_DIR = Path(env("MODEL_STORAGE_DIR", str(BASE_DIR / "trained_models"))).resolve()
 BASE_MODEL = env("BASE_MODEL")  # empty: the bootstrap base model under DATA_DIR
+
+# --- Serving local model versions (training/serving/) ---------------------------------
+# The local inference server (Procfile "inference") or vLLM: an OpenAI-compatible base URL.
+INFERENCE_URL = env("INFERENCE_URL", "http://127.0.0.1:8766/v1")
+INFERENCE_API_KEY = env("INFERENCE_API_KEY")
+INFERENCE_TIMEOUT = env_float("INFERENCE_TIMEOUT", 30.0)
+INFERENCE_CONNECT_TIMEOUT = env_float("INFERENCE_CONNECT_TIMEOUT", 2.0)
+INFERENCE_MAX_TOKENS = env_int("INFERENCE_MAX_TOKENS", 256)
+INFERENCE_TEMPERATURE = env_float("INFERENCE_TEMPERATURE", 0.7)
+SERVING_SIGNOFFS_REQUIRED = env_int("SERVING_SIGNOFFS_REQUIRED", 1)
+# How stale a process's view of the serving state may get (a promotion reaches every process
+# within this many seconds, without a restart).
+SERVING_STATE_TTL = env_float("SERVING_STATE_TTL", 1.0)
+# Automatic revert to hosted: local failures (fallbacks) plus output-screen replacements of
+# local replies over this share of local attempts in the window, once there are enough attempts.
+SERVING_REVERT_WINDOW = env_int("SERVING_REVERT_WINDOW", 300)
+SERVING_REVERT_MAX_RATE = env_float("SERVING_REVERT_MAX_RATE", 0.5)
+SERVING_REVERT_MIN_REQUESTS = env_int("SERVING_REVERT_MIN_REQUESTS", 5)
 # Fine-tuning hyper-parameters (training/pipeline.py TrainConfig; README "training").
 TRAIN_EPOCHS = env_float("TRAIN_EPOCHS", 3.0)
 TRAIN_MAX_STEPS = env_int("TRAIN_MAX_STEPS", 0)  # 0: as many as the epochs need

@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 
 from therapist_ai.admin import ReadOnlyAdmin
 from therapist_ai.roles import is_staff_member
-from training import charts, selectors, services
+from training import charts, selectors, services, versions
 from training.models import ModelVersion, TrainingRun
 
 
@@ -113,7 +113,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="files match manifest")
     def files_verified(self, version):
-        ok, reason = services.model_version_verify(version=version)
+        ok, reason = versions.model_version_verify(version=version)
         return "yes" if ok else format_html('<strong class="errornote">no: {}</strong>', reason)
 
     def _metric(self, version, key):

@@ -11,9 +11,15 @@ class TrainingConfig(AppConfig):
     verbose_name = "Training"
 
     def ready(self):
-        from training import receivers
+        from conversations.providers.selection import serving_source_register
+        from therapist_ai.admin_panels import admin_index_panel_register
+        from training import receivers, selectors
+        from training.serving.provider import serving_provider
 
         post_migrate.connect(receivers.schedules_ensure, sender=self, dispatch_uid="training.schedules")
+        admin_index_panel_register(name="training-progress", template="admin/training/_progress_panel.html",
+                                   context=selectors.training_progress_panel)
+        serving_source_register(serving_provider)
         if os.environ.get("Q_CLUSTER_NAME") == "training" and "qcluster" in sys.argv:
             # The training cluster forks a fresh worker per run (recycle=1): import the heavy
             # libraries once in the parent so each run starts in well under a second; and

@@ -5,15 +5,9 @@ that importing this module (for its dataclasses) stays cheap.
 
 * Base model and tokenizer (with its chat template) come from ``TrainConfig.base_model``:
   a Hugging Face id or a local directory.
-* Loss is on assistant turns only. A chat template with ``{% generation %}`` markers gives
-  the assistant mask directly (``return_assistant_tokens_mask``); for templates without
-  them, the mask is computed from character spans of rendered prefixes (see
-  ``assistant_mask_from_prefixes``).
-* Batches waste no compute on padding: padding-free on CUDA (sequences concatenated,
-  ``position_ids`` restart per example); on CPU, length-grouped batches under a token budget
-  (see ``TrainConfig.batching`` and ``LengthGroupedBatches``).
-* Activations are kept rather than recomputed (TRL turns gradient checkpointing on by
-  default) when they fit comfortably in memory; see ``gradient_checkpointing_choose``.
+* Loss is on assistant turns only (``training.tokenising``).
+* Batches waste no compute on padding, and activations are recomputed only when they would
+  not fit in memory (``training.batching``).
 """
 
 from __future__ import annotations
@@ -24,11 +18,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-IGNORE_INDEX = -100
+from training.batching import (
+    LengthGroupedBatches,
+    batching_choose,
+    gradient_checkpointing_choose,
+    length_grouped_trainer_class,
+)
+from training.errors import PipelineError
+from training.tokenising import IGNORE_INDEX, conversations_tokenize, labels_from_masks
 
-
-class PipelineError(Exception):
-    """A training run cannot proceed; the message says why in plain words."""
+__all__ = ["PipelineError", "TrainConfig", "adapter_train"]
 
 
 @dataclass
@@ -92,88 +91,6 @@ class TrainResult:
 # ----------------------------------------------------------------------------- tokenising
 
 
-def normalise_messages(messages: list[dict]) -> list[dict]:
-    """Chat-template roles: the curated set may say ``patient``; templates say ``user``."""
-    roles = {"patient": "user", "user": "user", "assistant": "assistant", "system": "system"}
-    out = []
-    for m in messages:
-        role = roles.get(m["role"])
-        if role is None:
-            raise PipelineError(f"unknown message role {m['role']!r}")
-        out.append({"role": role, "content": m["content"]})
-    return out
-
-
-def has_generation_markers(template: str | None) -> bool:
-    import re
-
-    return bool(template) and re.search(r"\{%-?\s*generation\s*-?%\}", template) is not None
-
-
-def assistant_mask_from_markers(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
-    out = tokenizer.apply_chat_template(
-        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-    )
-    return list(out["input_ids"]), list(out["assistant_masks"])
-
-
-def assistant_mask_from_prefixes(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
-    """Completion-only masking for chat templates without ``{% generation %}`` markers.
-
-    Renders the conversation once, and for each assistant turn the prefix up to its
-    generation prompt and up to its end. The characters between those two renders are
-    the assistant's turn (content and end-of-turn token). Tokens whose character offsets
-    fall inside such a span carry loss. Requires a prefix-preserving template, which is
-    checked rather than assumed.
-    """
-    full = tokenizer.apply_chat_template(messages, tokenize=False)
-    spans: list[tuple[int, int]] = []
-    for i, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        start_text = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
-        end_text = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
-        if not (full.startswith(start_text) and full.startswith(end_text) and len(end_text) > len(start_text)):
-            raise PipelineError(
-                "the base model's chat template does not render conversations prefix by prefix, so "
-                "assistant turns cannot be located; use a template with {% generation %} markers"
-            )
-        # Whitespace the template puts after the end-of-turn token belongs to no one.
-        spans.append((len(start_text), len(end_text.rstrip())))
-    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
-    mask = []
-    for start, end in enc["offset_mapping"]:
-        inside = any(s <= start < e for s, e in spans) and end > start
-        mask.append(1 if inside else 0)
-    return list(enc["input_ids"]), mask
-
-
-def conversations_tokenize(tokenizer, conversations: list[list[dict]], *, max_length: int) -> list[dict]:
-    """``input_ids`` and ``assistant_masks`` per conversation, truncated to ``max_length``.
-
-    Conversations left without a single assistant token after truncation are dropped.
-    """
-    use_markers = has_generation_markers(tokenizer.chat_template)
-    rows = []
-    for conv in conversations:
-        messages = normalise_messages(conv)
-        if use_markers:
-            ids, mask = assistant_mask_from_markers(tokenizer, messages)
-        else:
-            ids, mask = assistant_mask_from_prefixes(tokenizer, messages)
-        ids, mask = ids[:max_length], mask[:max_length]
-        if any(mask):
-            rows.append({"input_ids": ids, "assistant_masks": mask})
-    return rows
-
-
-def labels_from_masks(rows: list[dict]) -> list[list[int]]:
-    return [
-        [tok if keep else IGNORE_INDEX for tok, keep in zip(r["input_ids"], r["assistant_masks"], strict=True)]
-        for r in rows
-    ]
-
-
 # ----------------------------------------------------------------------------- device, model
 
 
@@ -186,75 +103,6 @@ def device_choose(requested: str = "auto") -> tuple[str, str]:
             raise PipelineError("device cuda was requested but no CUDA device is available")
         return "cuda", "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     return "cpu", "float32"
-
-
-def batching_choose(requested: str, device: str) -> str:
-    if requested not in {"auto", "padding_free", "grouped", "padded"}:
-        raise PipelineError(f"unknown batching {requested!r}")
-    if requested != "auto":
-        return requested
-    return "padding_free" if device == "cuda" else "grouped"
-
-
-# Share of free memory that the activations of one batch may take before they are recomputed
-# (checkpointed) instead of kept: leaves room for the optimizer, the allocator and the rest of
-# the machine (on CPU, the web process).
-ACTIVATION_MEMORY_SHARE = 0.25
-
-
-def activation_bytes_estimate(model_config, *, tokens: int, dtype: str) -> int:
-    """Upper estimate of the activations one batch keeps for the backward pass without checkpointing.
-
-    Per token and decoder layer a Llama-style block with LoRA on every linear layer keeps
-    hidden-sized tensors (norm inputs and outputs, q/k/v/o, attention output, LoRA dropout
-    outputs) and MLP-sized ones (gate, up, activation, product, down_proj's LoRA input);
-    attention is flash/SDPA (no T x T matrix kept). 20 and 8 of them are rounded up: the small
-    bench model keeps ~9,000 elements per token and layer where this says 10,624.
-    """
-    hidden = int(getattr(model_config, "hidden_size", 0) or 0)
-    mlp = int(getattr(model_config, "intermediate_size", 0) or 4 * hidden)
-    layers = int(getattr(model_config, "num_hidden_layers", 0) or 0)
-    element = 4 if dtype == "float32" else 2
-    return tokens * layers * (20 * hidden + 8 * mlp) * element
-
-
-def memory_free_bytes(device: str) -> int:
-    """Free memory where the activations live: the CUDA device's, or the machine's (cgroup-aware)."""
-    if device == "cuda":
-        import torch
-
-        return int(torch.cuda.mem_get_info()[0])
-    free = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    free = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:  # a container's memory limit is tighter than the host's free memory
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit != "max":
-            free = min(free if free is not None else 1 << 62, int(limit) - used)
-    except (OSError, ValueError):
-        pass
-    return max(0, free) if free is not None else 0
-
-
-def gradient_checkpointing_choose(requested: str, *, model_config, device: str, dtype: str,
-                                  batch_tokens: int) -> bool:
-    """Checkpoint only when the activations of the largest batch would not fit comfortably.
-
-    Checkpointing recomputes each layer's forward pass during backward: about a third more
-    compute per step, in exchange for memory that small models on large machines do not need.
-    """
-    if requested not in {"auto", "on", "off"}:
-        raise PipelineError(f"unknown gradient_checkpointing {requested!r} (auto, on or off)")
-    if requested != "auto":
-        return requested == "on"
-    needed = activation_bytes_estimate(model_config, tokens=batch_tokens, dtype=dtype)
-    return needed > ACTIVATION_MEMORY_SHARE * memory_free_bytes(device)
 
 
 def tokenizer_load(base_model: str):
@@ -368,7 +216,7 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
         target_modules=config.lora_target_modules,
         task_type="CAUSAL_LM",
     )
-    trainer = _trainer_class()(
+    trainer = length_grouped_trainer_class()(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(train_rows),
@@ -379,66 +227,6 @@ def sft_trainer_build(config: TrainConfig, train_rows: list[dict], *, tokenizer,
     trainer.length_grouped_batches = sampler
     trainer.remove_callback(PrinterCallback)  # progress goes to our callback, not stdout
     return trainer
-
-
-def _trainer_class():
-    """``SFTTrainer`` that takes its training batches from ``length_grouped_batches`` when set."""
-    from torch.utils.data import DataLoader
-    from trl import SFTTrainer
-
-    class Trainer(SFTTrainer):
-        length_grouped_batches = None
-
-        def get_train_dataloader(self):
-            if self.length_grouped_batches is None:
-                return super().get_train_dataloader()
-            dataset = self._remove_unused_columns(self.train_dataset, description="Training")
-            loader = DataLoader(dataset, batch_sampler=self.length_grouped_batches, collate_fn=self.data_collator,
-                                num_workers=0)
-            return self.accelerator.prepare(loader)
-
-    return Trainer
-
-
-class LengthGroupedBatches:
-    """Batches of conversations of similar length under a token budget, in shuffled order.
-
-    Rows are sorted by length (ties broken at random each epoch) and cut into batches whose
-    padded size (rows x longest row) stays within ``batch_size`` x the mean row length: short
-    conversations travel in larger batches, long ones in smaller, so every step does about the
-    same work, almost nothing is padding, and no batch is large enough to fall out of the CPU
-    caches. Batches are shuffled each epoch; each row appears exactly once per epoch.
-    """
-
-    def __init__(self, lengths: list[int], *, batch_size: int, seed: int):
-        self.lengths, self.seed, self.epoch = list(lengths), seed, 0
-        self.budget = max(max(self.lengths), round(batch_size * sum(self.lengths) / len(self.lengths)))
-        self._batches = self._plan(0)
-        self.largest_batch_tokens = max(len(b) * max(self.lengths[i] for i in b) for b in self._batches)
-
-    def _plan(self, epoch: int) -> list[list[int]]:
-        import random
-
-        rng = random.Random(self.seed * 1_000_003 + epoch)
-        order = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], rng.random()))
-        batches: list[list[int]] = [[]]
-        for i in order:  # ascending: the row being added is the longest of its batch
-            if batches[-1] and (len(batches[-1]) + 1) * self.lengths[i] > self.budget:
-                batches.append([])
-            batches[-1].append(i)
-        rng.shuffle(batches)
-        return batches
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self._batches)  # the same for every epoch: lengths alone decide the cuts
-
-    def __iter__(self):
-        self._batches = self._plan(self.epoch)
-        self.epoch += 1
-        yield from self._batches
 
 
 def eval_loss(model, rows: list[dict], *, batch_size: int, pad_token_id: int) -> dict:

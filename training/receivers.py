@@ -4,7 +4,9 @@ import logging
 
 from django.dispatch import receiver
 
-from clinicians.signals import patient_erased, transcript_approved
+from clinicians.signals import transcript_approved
+from conversations.accounts.signals import patient_erased
+from conversations.signals import reply_stored
 
 logger = logging.getLogger("training")
 
@@ -18,13 +20,23 @@ def on_transcript_approved(sender, **kwargs):
 
 @receiver(patient_erased, dispatch_uid="training.mark_versions_on_erasure")
 def on_patient_erased(sender, *, erasure_record_id=None, conversation_ids=(), message_ids=(), **kwargs):
-    from training.services import model_versions_mark_erased
+    from training.versions import model_versions_mark_erased
 
     marked = model_versions_mark_erased(
         erasure_record_id=erasure_record_id, conversation_ids=conversation_ids, message_ids=message_ids
     )
     if marked:
         logger.warning("Erasure %s: marked model versions %s as trained on erased data", erasure_record_id, marked)
+        from training.serving.services import serving_on_erasure
+
+        serving_on_erasure(version_ids=marked)
+
+
+@receiver(reply_stored, dispatch_uid="training.shadow_reply_on_reply")
+def on_reply_stored(sender, *, patient_message_id, reply_id, provider, **kwargs):
+    from training.evaluation import shadow_reply_request
+
+    shadow_reply_request(patient_message_id=patient_message_id, reply_id=reply_id, provider=provider)
 
 
 def schedules_ensure(**kwargs) -> None:
@@ -34,6 +46,8 @@ def schedules_ensure(**kwargs) -> None:
     for name, func, minutes in (
         ("training: reap stale runs", "training.tasks.training_runs_reap", 1),
         ("training: threshold check", "training.tasks.training_threshold_check", 5),
+        ("serving: failure check", "training.tasks.serving_failure_check", 1),
+        ("training: erasure reconcile", "training.tasks.model_versions_erasure_reconcile", 10),
     ):
         Schedule.objects.update_or_create(
             name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},

@@ -9,14 +9,22 @@ from django.conf import settings
 from training.models import ModelVersion, TrainingRun
 
 
-class ModelVersionRefused(Exception):
-    """A version's files do not match its manifest (or are missing): it must not be loaded."""
+def base_model_path() -> str:
+    return settings.BASE_MODEL or str(Path(settings.DATA_DIR) / "base_model")
+
+
+def last_run_cutoff():
+    """Approvals after this time count toward the next run (failed runs consume nothing)."""
+    last = (
+        TrainingRun.objects.exclude(status=TrainingRun.Status.FAILED)
+        .order_by("-created_at").values_list("created_at", flat=True).first()
+    )
+    return last
 
 
 def training_progress() -> dict:
     """Approved training messages since the last run vs the threshold (admin index bar)."""
-    from clinicians.selectors import training_message_count
-    from training.services import last_run_cutoff
+    from clinicians.training_set import training_message_count
 
     pending = training_message_count(approved_after=last_run_cutoff())
     active = TrainingRun.objects.active().first()
@@ -32,29 +40,17 @@ def training_run_active() -> TrainingRun | None:
     return TrainingRun.objects.active().first()
 
 
-def model_versions_ready() -> list[ModelVersion]:
-    """Versions that are ready AND whose files still verify against their manifest."""
-    from training.services import model_version_verify
-
-    ready = []
-    for version in ModelVersion.objects.filter(status=ModelVersion.Status.READY).select_related("run"):
-        if model_version_verify(version=version)[0]:
-            ready.append(version)
-    return ready
-
-
-def model_version_path_verified(version: ModelVersion) -> Path:
-    """The directory to load a version from, after checking every file; refuses otherwise."""
-    from training.services import model_version_verify
-
-    if version.status != ModelVersion.Status.READY:
-        raise ModelVersionRefused(f"model version {version.name} is {version.status}, not ready")
-    ok, reason = model_version_verify(version=version)
-    if not ok:
-        raise ModelVersionRefused(f"model version {version.name} refused: {reason}")
-    return Path(version.path)
-
-
 def model_version_lineage(version: ModelVersion) -> list[dict]:
     """Exactly which conversations (and messages, with their redaction hash) a version learned from."""
     return list(version.snapshot.examples)
+
+
+def training_progress_panel(user) -> dict | None:
+    """The admin index panel: approved messages waiting vs the threshold (clinicians, staff)."""
+    from therapist_ai.roles import is_clinician, is_staff_member
+
+    if not (is_clinician(user) or is_staff_member(user)):
+        return None
+    progress = training_progress()
+    pending, threshold = int(progress["pending"]), max(int(progress["threshold"]), 1)
+    return {"pending": pending, "threshold": threshold, "percent": min(100, round(100 * pending / threshold))}

@@ -20,8 +20,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from therapist_ai.audit import audit_record
 from training import storage
+from training.errors import PipelineError
 from training.models import DatasetSnapshot, ModelVersion, TrainingRun
+from training.selectors import base_model_path, last_run_cutoff
+from training.versions import version_erasures_apply
 
 logger = logging.getLogger("training")
 
@@ -44,19 +48,6 @@ class RunAborted(Exception):
 # ----------------------------------------------------------------------------- requesting
 
 
-def base_model_path() -> str:
-    return settings.BASE_MODEL or str(Path(settings.DATA_DIR) / "base_model")
-
-
-def last_run_cutoff():
-    """Approvals after this time count toward the next run (failed runs consume nothing)."""
-    last = (
-        TrainingRun.objects.exclude(status=TrainingRun.Status.FAILED)
-        .order_by("-created_at").values_list("created_at", flat=True).first()
-    )
-    return last
-
-
 def training_run_request(*, trigger: str, requested_by=None, pending_messages: int = 0,
                          enqueue: bool = True) -> TrainingRun:
     """Create a queued run and queue its task after commit. Raises TrainingAlreadyActive.
@@ -69,7 +60,8 @@ def training_run_request(*, trigger: str, requested_by=None, pending_messages: i
                 trigger=trigger, requested_by=requested_by, pending_messages=pending_messages
             )
             if trigger == TrainingRun.Trigger.MANUAL:
-                _audit(actor=requested_by, action="training_run.request", run=run)
+                audit_record(actor=requested_by, action="training_run.request", target_type="training_run",
+                             target_id=run.pk, detail={"trigger": run.trigger})
     except IntegrityError:
         raise TrainingAlreadyActive(TrainingRun.objects.active().first()) from None
     if enqueue:
@@ -92,7 +84,7 @@ def training_threshold_check(*, source: str = "approval") -> TrainingRun | None:
         return None
     if TrainingRun.objects.active().exists():
         return None
-    from clinicians.selectors import training_message_count
+    from clinicians.training_set import training_message_count
 
     pending = training_message_count(approved_after=last_run_cutoff())
     if pending < settings.AUTO_TRAIN_THRESHOLD:
@@ -271,8 +263,6 @@ def training_run_execute(*, run_id: int, on_progress=None) -> ModelVersion | Non
 
 
 def _describe(exc: Exception) -> str:
-    from training.pipeline import PipelineError
-
     if isinstance(exc, storage.StorageError | PipelineError | RunAborted):
         return str(exc)
     if isinstance(exc, OSError):
@@ -281,8 +271,8 @@ def _describe(exc: Exception) -> str:
 
 
 def _train(run_id: int, heartbeat: _Heartbeat, on_progress):
-    from clinicians.selectors import training_examples
-    from training.pipeline import PipelineError, adapter_train
+    from clinicians.training_set import training_examples
+    from training.pipeline import adapter_train
 
     examples = list(training_examples(consent_at_export=True))
     if not examples:
@@ -333,11 +323,17 @@ def _publish(run_id: int, staging: Path, snapshot: DatasetSnapshot, config_resul
             run.tokens_per_second = result.tokens_per_second
             run.device = f"{result.device} ({result.dtype})"
             run.save()
+            # A patient may have erased data while this run was training: check again now.
+            version_erasures_apply(version)
         except BaseException:
             import shutil
 
             shutil.rmtree(path, ignore_errors=True)  # never leave an unrecorded version behind
             raise
+        if not version.trained_on_erased_data:
+            from training.evaluation import version_evaluation_request
+
+            version_evaluation_request(version=version)
     return version
 
 
@@ -346,42 +342,5 @@ def training_run_now(*, requested_by) -> TrainingRun:
     return training_run_request(trigger=TrainingRun.Trigger.MANUAL, requested_by=requested_by)
 
 
-# ----------------------------------------------------------------------------- versions
 
-
-def model_version_verify(*, version: ModelVersion) -> tuple[bool, str]:
-    """Check the files against the manifest; a ready version that fails becomes ``failed``."""
-    ok, reason = storage.manifest_verify(Path(version.path))
-    if ok and version.manifest_sha256 and storage.manifest_sha256(Path(version.path)) != version.manifest_sha256:
-        ok, reason = False, "manifest.json was changed after the version was recorded"
-    if not ok and version.status == ModelVersion.Status.READY:
-        ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.READY).update(
-            status=ModelVersion.Status.FAILED, metrics={**version.metrics, "invalid_reason": reason}
-        )
-        version.status = ModelVersion.Status.FAILED
-        logger.error("Model version %s refused: %s", version.name, reason)
-    return ok, reason
-
-
-@transaction.atomic
-def model_versions_mark_erased(*, erasure_record_id, conversation_ids, message_ids) -> list[int]:
-    """Mark every version whose snapshot holds any of the erased conversations or messages."""
-    conversation_ids, message_ids = set(conversation_ids or []), set(message_ids or [])
-    marked = []
-    for version in ModelVersion.objects.select_related("snapshot").select_for_update():
-        snap = version.snapshot
-        if conversation_ids & set(snap.conversation_ids) or message_ids & snap.message_ids:
-            version.trained_on_erased_data = True
-            if erasure_record_id not in version.erasure_record_ids:
-                version.erasure_record_ids = [*version.erasure_record_ids, erasure_record_id]
-            version.save(update_fields=["trained_on_erased_data", "erasure_record_ids"])
-            marked.append(version.pk)
-    return marked
-
-
-def _audit(*, actor, action: str, run: TrainingRun) -> None:
-    from clinicians.services import audit_record
-
-    audit_record(actor=actor, action=action, target_type="training_run", target_id=run.pk,
-                 detail={"trigger": run.trigger})
 

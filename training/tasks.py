@@ -13,3 +13,27 @@ def training_threshold_check() -> None:
 
 def training_runs_reap() -> None:
     services.training_runs_reap()
+
+
+def version_evaluate(version_id: int) -> None:
+    from training import evaluation
+
+    evaluation.version_evaluate(version_id=version_id)
+
+
+def shadow_reply_generate(patient_message_id: int, reply_id: int, version_id: int) -> None:
+    from training import evaluation
+
+    evaluation.shadow_reply_generate(patient_message_id=patient_message_id, reply_id=reply_id, version_id=version_id)
+
+
+def serving_failure_check() -> None:
+    from training.serving import services as serving
+
+    serving.serving_failure_check()
+
+
+def model_versions_erasure_reconcile() -> None:
+    from training import versions
+
+    versions.model_versions_erasure_reconcile()

@@ -6,8 +6,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from clinicians import services
-from clinicians.models import AuditEvent, DenyListEntry, Redaction, Review
-from clinicians.tests.conftest import make_patient, make_transcript
+from clinicians.models import DenyListEntry, Redaction, Review
+from devtools.factories import make_patient, make_transcript
+from therapist_ai.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 QUEUE = reverse("admin:clinicians_transcript_changelist")
@@ -69,7 +70,7 @@ def test_queue_filters(client, clinician, params, expected):
         assert got == {convs[n].pk for n in expected}
 
 
-@pytest.mark.parametrize("url_name", ["admin:clinicians_transcript_changelist", "admin:clinicians_auditevent_changelist",
+@pytest.mark.parametrize("url_name", ["admin:clinicians_transcript_changelist", "admin:therapist_ai_auditevent_changelist",
                                       "admin:clinicians_denylistentry_changelist"])
 def test_list_pages_issue_constant_number_of_queries(client, django_assert_num_queries, url_name):
     from django.contrib.auth.models import User

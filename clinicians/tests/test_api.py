@@ -4,10 +4,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from clinicians import services
-from clinicians.models import AuditEvent, ErasureRecord, Redaction, Review
-from clinicians.tests.conftest import make_patient, make_transcript
-from conftest import TEST_PASSWORD
-from conversations.models import Conversation
+from clinicians.models import Redaction, Review
+from conversations.accounts.services import patient_erase
+from conversations.models import Conversation, ErasureRecord
+from devtools.factories import TEST_PASSWORD, make_patient, make_transcript
+from therapist_ai.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +130,7 @@ def test_patient_deletes_account_with_password(patient):
 def test_approving_an_erased_conversation_is_a_clear_error(clinician):
     patient = make_patient("api_gone")
     conv = make_transcript(patient, [("hello", "hi")])
-    services.patient_erase(user=patient, actor=patient)
+    patient_erase(user=patient, actor=patient)
 
     assert api(clinician).post(f"/api/v1/transcripts/{conv.pk}/approve/", {}, format="json").status_code == 404
     with pytest.raises(services.ConversationGone, match="no longer exists"):

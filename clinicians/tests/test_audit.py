@@ -7,10 +7,12 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from clinicians import services
-from clinicians.models import AuditEvent, Redaction
-from clinicians.tests.conftest import make_patient, make_transcript
+from clinicians.models import Redaction
+from conversations.accounts.services import patient_consent_set, patient_erase
 from conversations.models import Message
-from conversations.services import patient_consent_set
+from devtools.factories import make_patient, make_transcript
+from therapist_ai.audit import audit_record
+from therapist_ai.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +38,7 @@ def run_every_action(clinician, tmp_path):
     call_command("export_dataset", "--out", str(tmp_path / "x.jsonl"))
     other = make_patient("au_other")
     make_transcript(other, [("bye for now", "bye")])
-    services.patient_erase(user=other, actor=other)
+    patient_erase(user=other, actor=other)
     return conv
 
 
@@ -69,7 +71,7 @@ def test_no_audit_row_contains_message_text(clinician, tmp_path):
 def test_erasure_anonymises_the_patients_own_audit_rows(clinician):
     patient = make_patient("au_self")
     patient_consent_set(user=patient, training_consent=False)
-    services.patient_erase(user=patient, actor=patient)
+    patient_erase(user=patient, actor=patient)
 
     assert not AuditEvent.objects.filter(actor_label="au_self").exists()
     assert not AuditEvent.objects.filter(target_type="user", target_id=str(patient.pk)).exists()
@@ -77,18 +79,18 @@ def test_erasure_anonymises_the_patients_own_audit_rows(clinician):
 
 
 def test_audit_log_is_read_only_and_for_staff_only(client, clinician, staff_user):
-    services.audit_record(actor=clinician, action="test.event", target_type="x", target_id=1)
+    audit_record(actor=clinician, action="test.event", target_type="x", target_id=1)
     event = AuditEvent.objects.get()
-    changelist = reverse("admin:clinicians_auditevent_changelist")
-    change = reverse("admin:clinicians_auditevent_change", args=[event.pk])
+    changelist = reverse("admin:therapist_ai_auditevent_changelist")
+    change = reverse("admin:therapist_ai_auditevent_change", args=[event.pk])
 
     client.force_login(staff_user)
     assert client.get(changelist).status_code == 200
     page = client.get(change)
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
     assert client.post(change, {"action": "hacked"}).status_code == 403
-    assert client.get(reverse("admin:clinicians_auditevent_add")).status_code == 403
-    assert client.post(reverse("admin:clinicians_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    assert client.get(reverse("admin:therapist_ai_auditevent_add")).status_code == 403
+    assert client.post(reverse("admin:therapist_ai_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.get().action == "test.event"
 
     client.force_login(clinician)

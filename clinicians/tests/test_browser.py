@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from clinicians.models import Review
-from clinicians.tests.conftest import make_patient, make_transcript
+from devtools.factories import make_patient, make_transcript
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop

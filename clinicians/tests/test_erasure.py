@@ -6,10 +6,11 @@ from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from clinicians import services
-from clinicians.models import ApprovalRange, ErasureRecord, MessageExclusion, Redaction, Review
-from clinicians.signals import patient_erased
-from clinicians.tests.conftest import make_patient, make_transcript
-from conversations.models import Conversation, Message, PatientProfile
+from clinicians.models import ApprovalRange, MessageExclusion, Redaction, Review
+from conversations.accounts.services import patient_erase, subject_hash
+from conversations.accounts.signals import patient_erased
+from conversations.models import Conversation, ErasureRecord, Message, PatientProfile
+from devtools.factories import make_patient, make_transcript
 
 
 def summarise_conversation(conversation_id):
@@ -37,7 +38,7 @@ def test_erasure_deletes_everything_about_the_patient_and_keeps_a_content_free_r
     async_task("clinicians.tests.test_erasure.summarise_conversation", kept.pk)
     assert OrmQ.objects.count() == 4
 
-    record = services.patient_erase(user=patient, actor=patient)
+    record = patient_erase(user=patient, actor=patient)
 
     assert not User.objects.filter(pk=patient.pk).exists()
     assert not PatientProfile.objects.filter(user_id=patient.pk).exists()
@@ -49,7 +50,7 @@ def test_erasure_deletes_everything_about_the_patient_and_keeps_a_content_free_r
     assert remaining == [(kept.pk,)]
     assert (record.conversation_ids, sorted(record.message_ids)) == ([conv.pk], message_ids)
     assert (record.conversation_count, record.message_count, record.queued_tasks_removed) == (1, 4, 3)
-    assert record.subject_hash == services.subject_hash(patient.pk) and str(patient.pk) != record.subject_hash
+    assert record.subject_hash == subject_hash(patient.pk) and str(patient.pk) != record.subject_hash
     assert Conversation.objects.filter(pk=kept.pk).exists()
 
 
@@ -65,7 +66,7 @@ def test_patient_erased_signal_is_sent_on_commit(clinician):
     message_ids = list(conv.messages.values_list("id", flat=True))
     patient_erased.connect(listener)
     try:
-        record = services.patient_erase(user=patient, actor=patient)
+        record = patient_erase(user=patient, actor=patient)
     finally:
         patient_erased.disconnect(listener)
     assert received == [{"signal": patient_erased, "erasure_record_id": record.pk, "conversation_ids": [conv.pk],
@@ -94,7 +95,7 @@ def test_erasure_removes_tasks_queued_in_redis(settings, clinician):
             "id": uuid.uuid4().hex, "func": "clinicians.tests.test_erasure.summarise_conversation",
             "args": (conversation_id,), "kwargs": {}}))
     try:
-        record = services.patient_erase(user=patient, actor=patient)
+        record = patient_erase(user=patient, actor=patient)
         left = [SignedPackage.loads(raw)["args"] for raw in connection.lrange(key, 0, -1)]
     finally:
         connection.delete(key)

@@ -6,23 +6,21 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from clinicians.models import ErasureRecord
-from clinicians.tests.conftest import make_transcript
-from conftest import TEST_PASSWORD
-from conversations.models import Conversation
+from conversations.models import Conversation, ErasureRecord
+from devtools.factories import TEST_PASSWORD, make_transcript
 
 pytestmark = pytest.mark.django_db
 
 
 def test_settings_page_links_to_data_page(patient_client):
-    html = patient_client.get(reverse("conversations:settings")).content.decode()
-    assert reverse("clinicians:patient_data") in html
+    html = patient_client.get(reverse("patient_settings")).content.decode()
+    assert reverse("patient_data") in html
 
 
 def test_patient_downloads_all_their_data_as_json(patient_client, patient):
     make_transcript(patient, [("my first words", "a reply")])
 
-    response = patient_client.get(reverse("clinicians:patient_data"), {"download": "1"})
+    response = patient_client.get(reverse("patient_data"), {"download": "1"})
 
     assert response["Content-Disposition"].startswith("attachment;")
     data = json.loads(response.content)
@@ -31,7 +29,7 @@ def test_patient_downloads_all_their_data_as_json(patient_client, patient):
 
 
 def test_wrong_password_keeps_the_account(patient_client, patient):
-    response = patient_client.post(reverse("clinicians:patient_delete"), {"password": "nope", "confirm": "on"})
+    response = patient_client.post(reverse("patient_delete"), {"password": "nope", "confirm": "on"})
     assert "That password is not correct." in response.content.decode()
     assert User.objects.filter(pk=patient.pk).exists()
 
@@ -39,11 +37,11 @@ def test_wrong_password_keeps_the_account(patient_client, patient):
 def test_patient_deletes_account_and_data_after_confirming(patient_client, patient):
     conv = make_transcript(patient, [("delete me", "ok")])
 
-    response = patient_client.post(reverse("clinicians:patient_delete"),
+    response = patient_client.post(reverse("patient_delete"),
                                    {"password": TEST_PASSWORD, "confirm": "on"}, follow=True)
 
     assert "Your account and all your data have been deleted." in response.content.decode()
     assert not User.objects.filter(pk=patient.pk).exists()
     assert not Conversation.objects.filter(pk=conv.pk).exists()
     assert ErasureRecord.objects.get().message_count == 2
-    assert patient_client.get(reverse("clinicians:patient_data")).status_code == 302  # logged out
+    assert patient_client.get(reverse("patient_data")).status_code == 302  # logged out

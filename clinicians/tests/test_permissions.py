@@ -5,8 +5,11 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from clinicians import services
-from clinicians.models import AuditEvent, DenyListEntry, ErasureRecord, Redaction
-from clinicians.tests.conftest import make_patient, make_transcript
+from clinicians.models import DenyListEntry, Redaction
+from conversations.models import ErasureRecord
+from devtools.factories import make_patient, make_transcript
+from therapist_ai.audit import audit_record
+from therapist_ai.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 ROLES = ["anonymous", "patient", "clinician", "staff"]
@@ -17,7 +20,7 @@ def world(clinician, staff_user):
     owner = make_patient("perm_owner")
     conv = make_transcript(owner, [("write to perm@home.example.com", "ok")])
     services.redactions_suggest(conversation=conv, actor=clinician)
-    event = services.audit_record(actor=clinician, action="x", target_type="y", target_id=1)
+    event = audit_record(actor=clinician, action="x", target_type="y", target_id=1)
     entry = DenyListEntry.objects.create(term="Hilltop")
     record = ErasureRecord.objects.create(subject_hash="h", conversation_count=0, message_count=0)
     users = {"anonymous": None, "patient": make_patient("perm_pat"), "clinician": clinician, "staff": staff_user}
@@ -36,9 +39,9 @@ ADMIN_PAGES = {
     "bulk reject page": ("post", lambda w: reverse("admin:clinicians_transcript_changelist"), {"clinician"}),
     "deny list": ("get", lambda w: reverse("admin:clinicians_denylistentry_changelist"), {"clinician", "staff"}),
     "deny list add": ("get", lambda w: reverse("admin:clinicians_denylistentry_add"), {"clinician"}),
-    "audit log": ("get", lambda w: reverse("admin:clinicians_auditevent_changelist"), {"staff"}),
-    "audit event": ("get", lambda w: reverse("admin:clinicians_auditevent_change", args=[w["event"].pk]), {"staff"}),
-    "erasure records": ("get", lambda w: reverse("admin:clinicians_erasurerecord_changelist"), {"staff"}),
+    "audit log": ("get", lambda w: reverse("admin:therapist_ai_auditevent_changelist"), {"staff"}),
+    "audit event": ("get", lambda w: reverse("admin:therapist_ai_auditevent_change", args=[w["event"].pk]), {"staff"}),
+    "erasure records": ("get", lambda w: reverse("admin:conversations_erasurerecord_changelist"), {"staff"}),
 }
 
 
@@ -112,7 +115,7 @@ def test_api_endpoints(world, role, endpoint):
         assert response.status_code == 403
 
 
-PATIENT_PAGES = ["clinicians:patient_data", "clinicians:patient_delete"]
+PATIENT_PAGES = ["patient_data", "patient_delete"]
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from clinicians import redaction, services
 from clinicians.models import Redaction, Review
-from clinicians.tests.conftest import make_patient, make_transcript
+from conversations.accounts.services import patient_erase
+from devtools.factories import make_patient, make_transcript
 
 pytestmark = pytest.mark.django_db
 
@@ -152,4 +153,4 @@ def test_no_identifier_survives_in_export_after_accepting_suggestions(tmp_path, 
         for secret in secrets:
             assert secret not in exported
     finally:
-        services.patient_erase(user=patient, actor=patient)  # each example stands alone
+        patient_erase(user=patient, actor=patient)  # each example stands alone

@@ -6,10 +6,11 @@ import pytest
 from django.db import connection
 
 from clinicians import services
-from clinicians.models import ApprovalRange, AuditEvent, Review
+from clinicians.models import ApprovalRange, Review
 from clinicians.signals import transcript_approved
-from clinicians.tests.conftest import make_patient, make_transcript
 from conversations.models import Message
+from devtools.factories import make_patient, make_transcript
+from therapist_ai.models import AuditEvent
 
 
 @pytest.mark.django_db

@@ -5,11 +5,12 @@ import json
 import pytest
 from django.core.management import call_command
 
-from clinicians import selectors, services
-from clinicians.models import AuditEvent, Redaction
-from clinicians.tests.conftest import make_patient, make_transcript
+from clinicians import selectors, services, training_set
+from clinicians.models import Redaction
+from conversations.accounts.services import patient_consent_set, patient_erase
 from conversations.models import Message
-from conversations.services import patient_consent_set
+from devtools.factories import make_patient, make_transcript
+from therapist_ai.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +49,7 @@ def test_export_contains_exactly_approved_consented_not_excluded_messages(tmp_pa
     exported_ids = {i for line in lines for i in line["message_ids"]}
     assert exported_ids == set(approved.messages.values_list("id", flat=True)) | {
         partly_excluded.messages.get(content="keep me").pk, partly_excluded.messages.get(content="kept reply").pk}
-    assert selectors.training_message_count() == len(exported_ids)
+    assert training_set.training_message_count() == len(exported_ids)
     assert unreviewed.pk not in by_conv
 
 
@@ -76,7 +77,7 @@ def test_erasure_removes_patient_from_next_export(tmp_path, clinician):
     for conv in (gone, kept):
         services.transcript_approve(conversation=conv, clinician=clinician)
 
-    services.patient_erase(user=patient, actor=patient)
+    patient_erase(user=patient, actor=patient)
 
     assert [line["conversation_id"] for line in export_lines(tmp_path)] == [kept.pk]
 
@@ -164,8 +165,8 @@ def test_approved_after_counts_only_messages_approved_later(clinician):
     Message.objects.create(conversation=conv, role="assistant", content="d", reply_to=p)
     services.transcript_approve(conversation=conv, clinician=clinician)
 
-    assert selectors.training_message_count() == 4
-    assert selectors.training_message_count(approved_after=cut) == 2
+    assert training_set.training_message_count() == 4
+    assert training_set.training_message_count(approved_after=cut) == 2
 
 
 def test_a_safety_flag_alone_keeps_a_transcript_out_until_included(tmp_path, clinician):

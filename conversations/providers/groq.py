@@ -1,8 +1,7 @@
 """Groq, through the official async client. The only module that imports ``groq``.
 
-One ``AsyncGroq`` client (one connection pool) per process and event loop: an httpx
-client is bound to the loop it first ran on and breaks once that loop is closed, so the
-cache is keyed by loop and entries for closed loops are dropped.
+One ``AsyncGroq`` client (one connection pool) per process and event loop
+(``conversations.providers.clients``).
 
 Requests go through the client's own ``post`` (its authentication, retries, timeouts and
 error types), with a plain JSON body and the reply read as plain JSON. ``chat.completions
@@ -13,11 +12,8 @@ on a busy core): more CPU than the rest of a chat turn.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -25,20 +21,18 @@ import groq
 import httpx
 from django.conf import settings
 
-from conversations.providers import Completion, ProviderError, Usage
+from conversations.providers.base import Completion, ProviderError, Usage
+from conversations.providers.clients import ClientCache
+from conversations.providers.errors import error_from_sdk
 
 CHAT_PATH = "/openai/v1/chat/completions"
 
-_clients_lock = threading.Lock()
-_clients: dict[tuple, tuple[weakref.ref, groq.AsyncGroq]] = {}
-_sync_clients: dict[tuple, groq.Groq] = {}  # thread-safe: one per process and configuration
+_clients = ClientCache(lambda options: groq.AsyncGroq(**options), lambda options: groq.Groq(**options))
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests call this after pointing GROQ_BASE_URL elsewhere)."""
-    with _clients_lock:
-        _clients.clear()
-        _sync_clients.clear()
+    _clients.clear()
 
 
 @dataclass(frozen=True)
@@ -54,25 +48,10 @@ class GroqProvider:
     name: str = "groq"
 
     def client(self) -> groq.AsyncGroq:
-        loop = asyncio.get_running_loop()
-        key = (id(loop), *self._client_key())
-        with _clients_lock:
-            cached = _clients.get(key)
-            if cached is not None and cached[0]() is loop and not loop.is_closed():
-                return cached[1]
-            for stale in [k for k, (ref, _) in _clients.items() if ref() is None or ref().is_closed()]:
-                del _clients[stale]
-            client = groq.AsyncGroq(**self._client_options())
-            _clients[key] = (weakref.ref(loop), client)
-            return client
+        return _clients.async_client(self._client_key(), self._client_options())
 
     def sync_client(self) -> groq.Groq:
-        key = self._client_key()
-        with _clients_lock:
-            client = _sync_clients.get(key)
-            if client is None:
-                client = _sync_clients[key] = groq.Groq(**self._client_options())
-            return client
+        return _clients.sync_client(self._client_key(), self._client_options())
 
     def _client_key(self) -> tuple:
         return (self.api_key, self.base_url, self.timeout, self.connect_timeout, self.max_retries)
@@ -208,27 +187,7 @@ class ServerSentEvents:
 
 def provider_error(exc: BaseException) -> ProviderError:
     """Map what the client raised to one exception that says whether a retry can help."""
-    if isinstance(exc, groq.APITimeoutError | httpx.TimeoutException):
-        return ProviderError("The AI service took too long to answer (timeout).", True, code="timeout")
-    if isinstance(exc, groq.RateLimitError):
-        return ProviderError("The AI service is busy right now (rate limited, HTTP 429).", True,
-                             code="rate_limited")
-    if isinstance(exc, groq.AuthenticationError):
-        return ProviderError("The AI service rejected this server's API key (HTTP 401).", False,
-                             code="invalid_key")
-    if isinstance(exc, groq.APIStatusError):
-        if exc.status_code >= 500:
-            return ProviderError(f"The AI service had an internal error (HTTP {exc.status_code}).", True,
-                                 code="upstream_error")
-        return ProviderError(f"The AI service refused the request (HTTP {exc.status_code}).", False,
-                             code="refused")
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return ProviderError("The connection to the AI service dropped before the reply finished.", True,
-                             code="dropped")
-    if isinstance(exc, groq.APIConnectionError | httpx.TransportError):
-        return ProviderError("The AI service could not be reached (connection failed).", True,
-                             code="unreachable")
-    return ProviderError(f"The AI service failed ({type(exc).__name__}).", False, code="error")
+    return error_from_sdk(exc, groq)
 
 
 def groq_provider() -> GroqProvider:

@@ -3,7 +3,7 @@ from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 def _safety_content_changed(sender, **kwargs) -> None:
-    from conversations.safety.screening import invalidate_rules
+    from conversations.safety.rules import invalidate_rules
     from conversations.safety.services import content_invalidate
 
     invalidate_rules()

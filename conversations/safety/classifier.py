@@ -101,7 +101,7 @@ def train(examples: list[dict] | None = None, encoder=None) -> RiskClassifier:
 
     examples = examples if examples is not None else load_examples(TRAIN_PATH)
     encoder = encoder or get_encoder()
-    from conversations.safety.screening import RuleSet, default_rules, normalise
+    from conversations.safety.rules import RuleSet, default_rules, normalise
 
     # The classifier sees what it will see in service: text with idioms/negations blanked.
     rules = RuleSet(default_rules())

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.safety import defaults
-from conversations.safety.screening import NONE, InputScreen, OutputScreen
+from conversations.safety.verdicts import NONE, InputScreen, OutputScreen
+from therapist_ai.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +122,6 @@ def safety_summary(screen: InputScreen | None = None, *, level: str | None = Non
 # --- flags -----------------------------------------------------------------------------
 
 
-def _audit(**kwargs) -> None:
-    from clinicians.services import audit_record
-
-    audit_record(**kwargs)
-
-
 @transaction.atomic
 def conversation_flag(*, conversation, message, screen: InputScreen):
     """Flag the conversation for clinician review; crisis flags e-mail clinicians after commit."""
@@ -205,7 +200,7 @@ def flag_handle(*, flag, actor, note: str):
         return flag
     flag.handled_at, flag.handled_by, flag.handled_note = timezone.now(), actor, note
     flag.save(update_fields=["handled_at", "handled_by", "handled_note"])
-    _audit(actor=actor, action="safety.flag_handled", target_type="safety_flag", target_id=flag.pk,
+    audit_record(actor=actor, action="safety.flag_handled", target_type="safety_flag", target_id=flag.pk,
            before="open", after="handled", detail={"conversation_id": flag.conversation_id, "level": flag.level})
     return flag
 
@@ -225,7 +220,7 @@ def output_replacement_record(*, message, screen: OutputScreen, original_text: s
 
 
 def _content_changed() -> None:
-    from conversations.safety.screening import invalidate_rules
+    from conversations.safety.rules import invalidate_rules
 
     invalidate_rules()
     content_invalidate()
@@ -252,7 +247,7 @@ def safety_content_save(*, instance, actor):
         content_type=name, object_id=instance.pk, version=instance.version,
         action="created" if created else "changed", snapshot=instance.snapshot(), changed_by=instance.updated_by,
     )
-    _audit(actor=actor, action=f"safety.{name}_{'created' if created else 'changed'}", target_type=name,
+    audit_record(actor=actor, action=f"safety.{name}_{'created' if created else 'changed'}", target_type=name,
            target_id=instance.pk, before=before, after=f"v{instance.version}")
     transaction.on_commit(_content_changed)
     return instance
@@ -269,6 +264,6 @@ def safety_content_delete(*, instance, actor) -> None:
         snapshot=instance.snapshot(), changed_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     instance.delete()
-    _audit(actor=actor, action=f"safety.{name}_deleted", target_type=name, target_id=pk,
+    audit_record(actor=actor, action=f"safety.{name}_deleted", target_type=name, target_id=pk,
            before=f"v{instance.version}", after="deleted")
     transaction.on_commit(_content_changed)

@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from conftest import TEST_PASSWORD
 from conversations.models import PatientProfile
+from devtools.factories import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -77,20 +77,20 @@ def test_signup_rejects_a_taken_username_case_insensitively(client, patient):
 def test_patient_can_withdraw_and_give_consent_on_the_settings_page(patient_client, patient):
     before = PatientProfile.objects.get(user=patient).training_consent_changed_at
 
-    response = patient_client.post(reverse("conversations:settings"), {}, follow=True)
+    response = patient_client.post(reverse("patient_settings"), {}, follow=True)
 
     profile = PatientProfile.objects.get(user=patient)
     assert profile.training_consent is False
     assert profile.training_consent_changed_at > before
     assert "will not be used" in response.content.decode()
-    patient_client.post(reverse("conversations:settings"), {"training_consent": "on"})
+    patient_client.post(reverse("patient_settings"), {"training_consent": "on"})
     assert PatientProfile.objects.get(user=patient).training_consent is True
 
 
 def test_consent_change_is_audited_without_content(patient_client, patient):
-    from clinicians.models import AuditEvent
+    from therapist_ai.models import AuditEvent
 
-    patient_client.post(reverse("conversations:settings"), {})
+    patient_client.post(reverse("patient_settings"), {})
 
     event = AuditEvent.objects.filter(action="patient.training_consent").order_by("-id").first()
     assert (event.before, event.after) == ("granted", "declined")

@@ -7,8 +7,8 @@ import time
 import pytest
 from django.urls import reverse
 
-from conversations.fake_groq import reply_for
 from conversations.models import Conversation, PatientProfile
+from devtools.fake_groq import reply_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop

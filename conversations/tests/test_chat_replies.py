@@ -4,7 +4,8 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from conversations.models import Message
-from conversations.services import conversation_create, message_send, message_stream, reply_retry
+from conversations.services.chat import conversation_create, message_send, reply_retry
+from conversations.services.streaming import message_stream
 
 pytestmark = pytest.mark.django_db
 
@@ -116,12 +117,12 @@ def test_retry_answers_the_same_patient_message_without_duplicates(fake_groq, co
 def test_reply_interrupted_by_a_server_shutdown_is_stored_as_failed_with_what_was_shown(fake_groq, conversation):
     import asyncio
 
-    from conversations import services
+    from conversations.services import streaming
 
     fake_groq.configure(tokens_per_second=30)
 
     async def shut_down_mid_reply():
-        plan = await services._stream_begin(conversation, "I feel lonely")
+        plan = await streaming._stream_begin(conversation, "I feel lonely")
         first_delta = asyncio.Event()
         events = []
 
@@ -130,7 +131,7 @@ def test_reply_interrupted_by_a_server_shutdown_is_stored_as_failed_with_what_wa
             if event.type == "delta":
                 first_delta.set()
 
-        task = asyncio.create_task(services._stream_generate(plan, emit))
+        task = asyncio.create_task(streaming._stream_generate(plan, emit))
         await first_delta.wait()
         task.cancel()  # what the event loop does to running tasks when the server stops
         with pytest.raises(asyncio.CancelledError):
@@ -140,6 +141,6 @@ def test_reply_interrupted_by_a_server_shutdown_is_stored_as_failed_with_what_wa
     events = async_to_sync(shut_down_mid_reply)()
 
     reply = conversation.messages.get(role=Message.Role.ASSISTANT)
-    assert reply.status == "failed" and reply.failure_reason == services.INTERRUPTED
+    assert reply.status == "failed" and reply.failure_reason == streaming.INTERRUPTED
     assert reply.content == events[0].data["text"]
     assert events[-1].type == "error"

@@ -6,10 +6,10 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from conversations.fake_groq import reply_for
 from conversations.models import Conversation, Message
 from conversations.safety.services import resources_for_display
-from conversations.services import conversation_create, message_send
+from conversations.services.chat import conversation_create, message_send
+from devtools.fake_groq import reply_for
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def detail_url(conversation):
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client, conversation):
-    for url in (reverse("conversations:list"), detail_url(conversation), reverse("conversations:settings")):
+    for url in (reverse("conversations:list"), detail_url(conversation), reverse("patient_settings")):
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith(reverse("login"))
     response = client.post(reverse("conversations:stream", args=[conversation.pk]), {"content": "hi"})
@@ -133,7 +133,7 @@ def test_every_patient_page_has_the_help_link_and_ai_disclosure(client, patient,
         assert 'id="get-help"' in page and "Get help now" in page, url
         assert "Replies come from an AI" in page, url
     client.force_login(patient)
-    for url in (reverse("conversations:list"), detail_url(conversation), reverse("conversations:settings"),
+    for url in (reverse("conversations:list"), detail_url(conversation), reverse("patient_settings"),
                 reverse("conversations:new"), reverse("password_change")):
         page = client.get(url).content.decode()
         assert 'href="/help/"' in page and "Replies come from an AI" in page, url

@@ -7,10 +7,10 @@ import httpx
 import pytest
 from asgiref.sync import async_to_sync
 
-from conversations.fake_groq import FakeGroq, reply_for, tokens_of
-from conversations.providers import ProviderError, Usage, run_coroutine
+from conversations.providers.base import ProviderError, Usage, run_coroutine
 from conversations.providers.groq import groq_provider
-from conversations.services import conversation_create, message_send
+from conversations.services.chat import conversation_create, message_send
+from devtools.fake_groq import FakeGroq, reply_for, tokens_of
 
 MESSAGES = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "I feel lonely"}]
 

@@ -7,8 +7,8 @@ from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 from django.urls import reverse
 
-from conversations.fake_groq import reply_for
-from conversations.services import conversation_create
+from conversations.services.chat import conversation_create
+from devtools.fake_groq import reply_for
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from conversations.services import conversation_create, message_send
+from conversations.services.chat import conversation_create, message_send
 
 PAYLOAD = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
 ESCAPED = "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;"

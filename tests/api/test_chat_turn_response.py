@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from conversations.serializers import ChatTurnSerializer, chat_turn_data
-from conversations.services import conversation_create, message_send
+from conversations.services.chat import conversation_create, message_send
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from conversations.models import Message
-from tests.ops.servers import patients_with_tokens, process_env, read_log, web_server
+from devtools.servers import patients_with_tokens, process_env, read_log, web_server
 
 PATIENTS = 50
 

@@ -6,9 +6,9 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from conftest import TEST_PASSWORD
 from conversations.models import Conversation, Message
-from conversations.services import conversation_create
+from conversations.services.chat import conversation_create
+from devtools.factories import TEST_PASSWORD
 
 API = "/api/v1"
 
@@ -374,11 +374,19 @@ def _api_urls() -> list[str]:
     """Every /api/v1/ route (any app's), with ids filled in, except the public ones."""
     import re
 
+    from django.urls import URLResolver
+
     from therapist_ai.urls import api_v1
 
+    def routes(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from routes(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern)
+
     urls = []
-    for pattern in api_v1:
-        route = str(pattern.pattern)
+    for route in routes(api_v1):
         if "format" in route or route in {"auth/token/", "schema/", "docs/"}:
             continue
         route = re.sub(r"\(\?P<\w+>[^)]*\)", "1", route).lstrip("^").rstrip("$").replace("\\", "")
@@ -421,7 +429,7 @@ def test_retry_only_reaches_failed_replies_in_the_patients_own_conversation(
 
 
 def message_send_failed(conversation):
-    from conversations.services import message_send
+    from conversations.services.chat import message_send
 
     turn = message_send(conversation=conversation, content="hello?")
     assert turn.reply.status == "failed"

@@ -65,3 +65,20 @@ def test_a_task_that_outlives_its_request_still_runs_its_sync_calls():
 
     assert isinstance(asyncio.run(go()), int)
     threads.close()
+
+
+def test_the_asgiref_internals_the_pooled_handler_relies_on_are_still_there():
+    """The seam with asgiref (therapist_ai/handlers.py): ``SyncToAsync.context_to_thread_executor``
+    maps a ``ThreadSensitiveContext`` to its executor, and the outermost context sets ``token``.
+    If an asgiref upgrade changes either, this fails before requests silently lose the pool."""
+    from collections.abc import MutableMapping
+
+    from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+
+    assert isinstance(SyncToAsync.context_to_thread_executor, MutableMapping)
+
+    async def go():
+        async with ThreadSensitiveContext() as context:
+            return context.token is not None
+
+    assert asyncio.run(go())

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from conversations.models import Message
-from tests.ops.servers import patients_with_tokens, process_env, web_server
+from devtools.servers import patients_with_tokens, process_env, web_server
 
 
 def _chunks(payload: bytes, size: int = 1000):

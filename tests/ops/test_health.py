@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.ops.servers import ROOT, process_env, qcluster
+from devtools.servers import ROOT, QCluster, process_env
 from therapist_ai.health import heartbeat_record, heartbeat_schedule_ensure
 from therapist_ai.models import WorkerHeartbeat
 
@@ -92,7 +92,7 @@ def test_real_worker_cluster_makes_readyz_ready_and_keeps_it_fresh(client, broke
     if broker == "redis":
         # A database number of our own, so parallel test runs never share a queue.
         overrides["REDIS_URL"] = f"redis://127.0.0.1:6379/{1 + os.getpid() % 15}"
-    with qcluster(process_env(**overrides), tmp_path) as cluster:
+    with QCluster(process_env(**overrides), tmp_path / "qcluster.log") as cluster:
         _wait_ready(client, source="spawn", timeout=60)
         # The schedule proves queued work is picked up: the scheduler runs every ~30 s.
         body = _wait_ready(client, source="schedule", timeout=75)

@@ -2,7 +2,7 @@
 
 import re
 
-from tests.ops.servers import ROOT
+from devtools.servers import ROOT
 
 
 def _variables(path: str, pattern: str) -> set[str]:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.ops.servers import ROOT
+from devtools.servers import ROOT
 
 
 def _production_env(tmp_path, **overrides) -> dict[str, str]:

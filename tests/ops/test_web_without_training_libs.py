@@ -8,7 +8,7 @@ would in that image, then migrates, loads every URL, serves pages and a chat tur
 import subprocess
 import sys
 
-from tests.ops.servers import ROOT
+from devtools.servers import ROOT
 
 ABSENT_IN_WEB_IMAGE = ["torch", "transformers", "peft", "trl", "datasets", "accelerate", "sentence_transformers"]
 
@@ -26,7 +26,7 @@ class WebImage(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, WebImage())
 
-from conversations.fake_groq import FakeGroq
+from devtools.fake_groq import FakeGroq
 fake = FakeGroq(reply="I hear you. What would help right now?").start()
 os.environ["GROQ_BASE_URL"] = fake.base_url
 os.environ["DJANGO_SETTINGS_MODULE"] = "therapist_ai.settings"
@@ -40,7 +40,8 @@ get_resolver().url_patterns  # imports every app's views and API modules
 
 from django.test import Client
 from rest_framework.authtoken.models import Token
-from conversations.services import conversation_create, patient_register
+from conversations.services.chat import conversation_create
+from conversations.accounts.services import patient_register
 user = patient_register(username="webonly", password="Calm-harbour-2718", email="w@example.com",
                         accept_terms=True, training_consent=False)
 conversation = conversation_create(patient=user)

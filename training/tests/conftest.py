@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from clinicians.tests.conftest import make_patient, make_transcript
-
-REPO = Path(__file__).resolve().parents[2]
+from devtools.factories import make_patient, make_transcript
+from devtools.servers import database_url
 
 EXCHANGES = [
     ("I feel anxious before work every morning.", "That sounds hard. What part of the morning feels worst?"),
@@ -82,17 +78,6 @@ def approved_transcripts(count: int, *, clinician, patient=None, turns: int = 2,
     return conversations
 
 
-def database_url() -> str:
-    """The URL of the database the tests are using right now (for a subprocess to open)."""
-    from django.db import connection
-
-    sd = connection.settings_dict
-    if sd["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{sd['NAME']}"
-    auth = sd["USER"] + (f":{sd['PASSWORD']}" if sd.get("PASSWORD") else "")
-    return f"postgres://{auth}@{sd['HOST'] or '127.0.0.1'}:{sd['PORT'] or 5432}/{sd['NAME']}"
-
-
 def subprocess_env(settings, **extra) -> dict:
     env = dict(os.environ)
     env.update(TRAIN_ENV)
@@ -107,40 +92,6 @@ def subprocess_env(settings, **extra) -> dict:
     })
     env.update({k: str(v) for k, v in extra.items()})
     return env
-
-
-class QCluster:
-    """``manage.py qcluster`` as a separate process group (the real django-q2 worker)."""
-
-    def __init__(self, env: dict, log_path: Path, cluster: str = "training"):
-        self.env = {**env, "Q_CLUSTER_NAME": cluster}
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> QCluster:
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=REPO, env=self.env,
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        return self
-
-    def kill(self, sig=signal.SIGKILL) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=30)
-
-    def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):

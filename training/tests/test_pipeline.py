@@ -2,9 +2,11 @@
 
 import pytest
 
-from training import pipeline
+from training import batching, pipeline, tokenising
 from training.bootstrap import CHAT_TEMPLATE
-from training.pipeline import IGNORE_INDEX, PipelineError, TrainConfig
+from training.errors import PipelineError
+from training.pipeline import TrainConfig
+from training.tokenising import IGNORE_INDEX
 
 CONVERSATION = [
     {"role": "system", "content": "Be kind."},
@@ -31,23 +33,23 @@ def assistant_text(tokenizer, ids, mask):
 
 
 def test_generation_marker_mask_covers_exactly_the_assistant_turns_and_their_end_token(tokenizer):
-    messages = pipeline.normalise_messages(CONVERSATION)
-    ids, mask = pipeline.assistant_mask_from_markers(tokenizer, messages)
+    messages = tokenising.normalise_messages(CONVERSATION)
+    ids, mask = tokenising.assistant_mask_from_markers(tokenizer, messages)
     assert assistant_text(tokenizer, ids, mask) == "".join(t + "<|end|>" for t in ASSISTANT_TEXTS)
 
 
 def test_prefix_masking_without_markers_matches_the_marker_mask(tokenizer):
-    messages = pipeline.normalise_messages(CONVERSATION)
-    with_markers = pipeline.assistant_mask_from_markers(tokenizer, messages)
+    messages = tokenising.normalise_messages(CONVERSATION)
+    with_markers = tokenising.assistant_mask_from_markers(tokenizer, messages)
     tokenizer.chat_template = CHAT_TEMPLATE.replace("{% generation %}", "").replace("{% endgeneration %}", "")
-    assert not pipeline.has_generation_markers(tokenizer.chat_template)
-    assert pipeline.assistant_mask_from_prefixes(tokenizer, messages) == with_markers
+    assert not tokenising.has_generation_markers(tokenizer.chat_template)
+    assert tokenising.assistant_mask_from_prefixes(tokenizer, messages) == with_markers
 
 
 def test_prefix_masking_on_a_chatml_template_trains_only_assistant_content_and_end_token(tokenizer):
     tokenizer.chat_template = CHATML_NO_MARKERS
-    messages = pipeline.normalise_messages(CONVERSATION)
-    ids, mask = pipeline.assistant_mask_from_prefixes(tokenizer, messages)
+    messages = tokenising.normalise_messages(CONVERSATION)
+    ids, mask = tokenising.assistant_mask_from_prefixes(tokenizer, messages)
     learned = assistant_text(tokenizer, ids, mask)
     assert learned == "".join(t + "<|im_end|>" for t in ASSISTANT_TEXTS)
     assert "anxious" not in learned and "commute" not in learned and "kind" not in learned
@@ -59,12 +61,12 @@ def test_a_template_that_rewrites_earlier_turns_is_refused_with_a_clear_error(to
         "{% if add_generation_prompt %}assistant:{% endif %}"
     )
     with pytest.raises(PipelineError, match="prefix"):
-        pipeline.assistant_mask_from_prefixes(tokenizer, pipeline.normalise_messages(CONVERSATION))
+        tokenising.assistant_mask_from_prefixes(tokenizer, tokenising.normalise_messages(CONVERSATION))
 
 
 def test_unknown_roles_are_refused():
     with pytest.raises(PipelineError, match="unknown message role"):
-        pipeline.normalise_messages([{"role": "doctor", "content": "hi"}])
+        tokenising.normalise_messages([{"role": "doctor", "content": "hi"}])
 
 
 def test_trainer_labels_and_padding_free_batches_carry_loss_only_on_assistant_tokens(tiny_base_model, tmp_path):
@@ -72,7 +74,7 @@ def test_trainer_labels_and_padding_free_batches_carry_loss_only_on_assistant_to
                          batching="padding_free")
     device, dtype = pipeline.device_choose("cpu")
     tokenizer = pipeline.tokenizer_load(config.base_model)
-    rows = pipeline.conversations_tokenize(tokenizer, [CONVERSATION] * 3, max_length=256)
+    rows = tokenising.conversations_tokenize(tokenizer, [CONVERSATION] * 3, max_length=256)
     model = pipeline.model_load(config.base_model, device=device, dtype=dtype)
     trainer = pipeline.sft_trainer_build(config, rows, tokenizer=tokenizer, model=model, device=device, dtype=dtype)
 
@@ -95,9 +97,9 @@ def test_cpu_batches_are_length_grouped_under_a_token_budget_and_only_assistant_
     conversations = [CONVERSATION, short] * 4
     config = TrainConfig(base_model=str(tiny_base_model), output_dir=tmp_path, batch_size=4, max_steps=1)
     device, dtype = pipeline.device_choose("cpu")
-    assert pipeline.batching_choose(config.batching, device) == "grouped"
+    assert batching.batching_choose(config.batching, device) == "grouped"
     tokenizer = pipeline.tokenizer_load(config.base_model)
-    rows = pipeline.conversations_tokenize(tokenizer, conversations, max_length=256)
+    rows = tokenising.conversations_tokenize(tokenizer, conversations, max_length=256)
     lengths = [len(r["input_ids"]) for r in rows]
     model = pipeline.model_load(config.base_model, device=device, dtype=dtype)
     trainer = pipeline.sft_trainer_build(config, rows, tokenizer=tokenizer, model=model, device=device, dtype=dtype)
@@ -122,7 +124,7 @@ def test_length_grouped_batches_cover_every_row_once_per_epoch_with_little_paddi
 
     rng = random.Random(3)
     lengths = [min(1024, int(rng.lognormvariate(5.3, 0.7))) for _ in range(300)]  # long-tailed, like transcripts
-    sampler = pipeline.LengthGroupedBatches(lengths, batch_size=8, seed=1)
+    sampler = batching.LengthGroupedBatches(lengths, batch_size=8, seed=1)
     epochs = [list(sampler), list(sampler)]
     for batches in epochs:
         assert len(batches) == len(sampler)
@@ -139,8 +141,8 @@ def test_gradient_checkpointing_is_kept_off_while_activations_fit_and_turned_on_
 
     qwen_05b = SimpleNamespace(hidden_size=896, intermediate_size=4864, num_hidden_layers=24)
     tiny = SimpleNamespace(hidden_size=64, intermediate_size=128, num_hidden_layers=2)
-    monkeypatch.setattr(pipeline, "memory_free_bytes", lambda device: 24 * 2**30)
-    choose = pipeline.gradient_checkpointing_choose
+    monkeypatch.setattr(batching, "memory_free_bytes", lambda device: 24 * 2**30)
+    choose = batching.gradient_checkpointing_choose
     assert not choose("auto", model_config=tiny, device="cpu", dtype="float32", batch_tokens=8 * 1024)
     assert choose("auto", model_config=qwen_05b, device="cuda", dtype="bfloat16", batch_tokens=8 * 1024)
     assert not choose("auto", model_config=qwen_05b, device="cuda", dtype="bfloat16", batch_tokens=1024)

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from clinicians.tests.conftest import make_patient
-from training import selectors, services, storage, tasks
+from devtools.factories import make_patient
+from training import selectors, services, storage, tasks, versions
 from training.models import ModelVersion, TrainingRun
 from training.tests.conftest import approved_transcripts
 
@@ -112,22 +112,22 @@ def test_a_tampered_or_incomplete_version_is_refused_and_not_listed_ready(train_
     approved_transcripts(4, clinician=clinician)
     run = services.training_run_request(trigger="manual", enqueue=False)
     version = services.training_run_execute(run_id=run.pk)
-    assert [v.pk for v in selectors.model_versions_ready()] == [version.pk]
-    assert selectors.model_version_path_verified(version) == storage.Path(version.path)
+    assert [v.pk for v in versions.model_versions_ready()] == [version.pk]
+    assert versions.model_version_path_verified(version) == storage.Path(version.path)
 
     weights = storage.Path(version.path) / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"tampered")
 
-    with pytest.raises(selectors.ModelVersionRefused, match="does not match its sha256"):
-        selectors.model_version_path_verified(version)
-    assert selectors.model_versions_ready() == []
+    with pytest.raises(versions.ModelVersionRefused, match="does not match its sha256"):
+        versions.model_version_path_verified(version)
+    assert versions.model_versions_ready() == []
     version.refresh_from_db()
     assert version.status == "failed" and "sha256" in version.metrics["invalid_reason"]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_erasing_a_patient_marks_every_version_trained_on_their_data(train_settings, clinician, staff_user):
-    from clinicians.services import patient_erase
+    from conversations.accounts.services import patient_erase
 
     erased = make_patient("to_be_erased", consent=True)
     kept = make_patient("kept_patient", consent=True)
@@ -145,7 +145,7 @@ def test_erasing_a_patient_marks_every_version_trained_on_their_data(train_setti
 
 @pytest.mark.django_db(transaction=True)
 def test_a_version_not_trained_on_the_erased_patient_is_not_marked(train_settings, clinician, staff_user):
-    from clinicians.services import patient_erase
+    from conversations.accounts.services import patient_erase
 
     approved_transcripts(3, clinician=clinician, patient=make_patient("kept_2", consent=True))
     run = services.training_run_request(trigger="manual", enqueue=False)

@@ -12,16 +12,11 @@ import time
 import pytest
 from django_q.models import OrmQ
 
-from clinicians.tests.conftest import make_patient, make_transcript
+from devtools.factories import make_patient, make_transcript
+from devtools.servers import QCluster
 from training import services, storage
 from training.models import ModelVersion, TrainingRun
-from training.tests.conftest import (
-    EXCHANGES,
-    QCluster,
-    approved_transcripts,
-    subprocess_env,
-    wait_for,
-)
+from training.tests.conftest import EXCHANGES, approved_transcripts, subprocess_env, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +29,7 @@ def finished(run_id):
 def test_approvals_up_to_the_threshold_start_exactly_one_run_that_the_worker_turns_into_a_ready_version(
         train_settings, clinician, tmp_path):
     train_settings.AUTO_TRAIN_THRESHOLD = 12
-    with QCluster(subprocess_env(train_settings), tmp_path / "training-cluster.log") as cluster:
+    with QCluster(subprocess_env(train_settings), tmp_path / "training-cluster.log", cluster="training") as cluster:
         train_settings.ENABLE_AUTO_TRAINING = True
         approved_transcripts(2, clinician=clinician)  # 8 of 12: below the threshold
         assert not TrainingRun.objects.exists() and not OrmQ.objects.exists()
@@ -65,7 +60,7 @@ def test_a_worker_killed_mid_run_leaves_a_failed_run_no_version_no_temp_files_an
         train_settings, clinician, staff_user, tmp_path):
     approved_transcripts(4, clinician=clinician)
     slow = subprocess_env(train_settings, TRAIN_MAX_STEPS=100000)
-    with QCluster(slow, tmp_path / "killed-cluster.log") as cluster:
+    with QCluster(slow, tmp_path / "killed-cluster.log", cluster="training") as cluster:
         run = services.training_run_now(requested_by=staff_user)
         wait_for(lambda: TrainingRun.objects.get(pk=run.pk).progress_step > 0, timeout=180,
                  what="the run to make progress")
@@ -82,7 +77,7 @@ def test_a_worker_killed_mid_run_leaves_a_failed_run_no_version_no_temp_files_an
     assert not any(p.exists() for p in staging)
     assert list(train_settings.MODEL_STORAGE_DIR.iterdir()) == []
 
-    with QCluster(subprocess_env(train_settings), tmp_path / "fresh-cluster.log") as cluster:
+    with QCluster(subprocess_env(train_settings), tmp_path / "fresh-cluster.log", cluster="training") as cluster:
         second = services.training_run_now(requested_by=staff_user)
         second = wait_for(lambda: finished(second.pk), timeout=240, what="the second run to finish")
         assert second.status == "succeeded", second.error + cluster.output()[-3000:]
@@ -107,7 +102,7 @@ transcript_approve(conversation=conversation, clinician=clinician)
 
 
 def test_two_processes_crossing_the_threshold_at_the_same_moment_start_one_run(train_settings, clinician):
-    from training.tests.conftest import REPO
+    from devtools.servers import ROOT as REPO
 
     train_settings.AUTO_TRAIN_THRESHOLD = 4  # each approval alone crosses it
     patient = make_patient("racing_patient", consent=True)

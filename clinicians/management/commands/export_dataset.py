@@ -5,7 +5,7 @@ import tempfile
 
 from django.core.management.base import BaseCommand, CommandError
 
-from clinicians import selectors, services
+from clinicians import services, training_set
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, out=None, stats=False, **options):
         examples = messages = 0
         if stats:
-            for example in selectors.training_examples():
+            for example in training_set.training_examples():
                 examples += 1
                 messages += len(example.message_ids)
         else:
@@ -35,8 +35,8 @@ class Command(BaseCommand):
         from clinicians.models import MessageExclusion, Review
 
         approved = Review.objects.filter(status=Review.Status.APPROVED).count()
-        consented = selectors.eligible_conversations(consent_at_export=False).count()
-        eligible = selectors.eligible_conversations().count()
+        consented = training_set.eligible_conversations(consent_at_export=False).count()
+        eligible = training_set.eligible_conversations().count()
         self.stdout.write(
             f"Approved transcripts: {approved}; left out for a crisis flag: {approved - consented}; "
             f"left out for no training consent: {consented - eligible}; "
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".jsonl", dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                for example in selectors.training_examples():
+                for example in training_set.training_examples():
                     fh.write(example.as_json())
                     fh.write("\n")
                     examples += 1

@@ -7,7 +7,7 @@ and printed once, when the account is created; later runs say how to reset them.
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from conversations.services import demo_accounts_ensure, roles_ensure
+from conversations.accounts.services import demo_accounts_ensure, roles_ensure
 
 
 class Command(BaseCommand):

@@ -15,6 +15,6 @@ def q_sync(monkeypatch):
 
 @pytest.fixture
 def conversation(patient):
-    from conversations.services import conversation_create
+    from conversations.services.chat import conversation_create
 
     return conversation_create(patient=patient)

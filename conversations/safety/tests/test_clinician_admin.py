@@ -4,12 +4,12 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from clinicians.models import AuditEvent
 from conversations.safety.models import ContentVersion, SafetyFlag, SafetyTemplate, ScreeningRule
-from conversations.safety.screening import InputScreen
 from conversations.safety.selectors import flagged_conversation_ids, with_flag_state
 from conversations.safety.services import conversation_flag, crisis_reply_text, flag_handle
-from conversations.services import conversation_create
+from conversations.safety.verdicts import InputScreen
+from conversations.services.chat import conversation_create
+from therapist_ai.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

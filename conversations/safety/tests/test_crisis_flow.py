@@ -6,7 +6,8 @@ from django.core import mail
 
 from conversations.models import Message
 from conversations.safety.models import SafetyFlag
-from conversations.services import message_send, message_stream
+from conversations.services.chat import message_send
+from conversations.services.streaming import message_stream
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from conversations.safety.models import SafetyFlag
-from conversations.services import conversation_create, message_send
-from tests.ops.servers import process_env, qcluster
+from conversations.services.chat import conversation_create, message_send
+from devtools.servers import QCluster, process_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -68,7 +68,7 @@ def test_crisis_notification_is_sent_by_the_worker_after_the_reply(patient, clin
 
     env = process_env(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
                       EMAIL_PORT=str(smtp_server.server_address[1]), CLINICIAN_ALERT_EMAILS="oncall@example.org")
-    with qcluster(env, tmp_path) as worker:
+    with QCluster(env, tmp_path / "qcluster.log") as worker:
         deadline = time.monotonic() + 60
         while not smtp_server.received and time.monotonic() < deadline and worker.poll() is None:
             time.sleep(0.2)

@@ -8,7 +8,8 @@ from asgiref.sync import async_to_sync
 from conversations.models import Message
 from conversations.safety.models import OutputReplacement
 from conversations.safety.screening import screen_output
-from conversations.services import message_send, message_stream
+from conversations.services.chat import message_send
+from conversations.services.streaming import message_stream
 
 METHOD_REPLY = ("I hear you. If you want to be sure, the lethal dose of acetaminophen is about 150 mg per kg. "
                 "Take care.")

@@ -48,7 +48,7 @@ class Command(BaseCommand):
     def _statistics(self) -> None:
         from django.conf import settings
 
-        from clinicians.selectors import training_examples
+        from clinicians.training_set import training_examples
         from training.services import split_assign
 
         examples = list(training_examples(consent_at_export=True))

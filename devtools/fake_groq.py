@@ -4,7 +4,7 @@ Used two ways:
 
 * by the tests (``with FakeGroq() as fake:`` starts it on a free loopback port in a
   background thread; the real ``groq`` client is pointed at ``fake.base_url``), and
-* as the development responder (``python -m conversations.fake_groq --port 8765``), which
+* as the development responder (``python -m devtools.fake_groq --port 8765``), which
   ``scripts/run.sh`` starts when there is no ``GROQ_API_KEY`` on a developer machine.
 
 It answers JSON and server-sent-event requests in Groq's (OpenAI's) shape, with a final

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -27,8 +27,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def database_url(settings_dict: dict) -> str:
+def database_url(settings_dict: dict | None = None) -> str:
     """A DATABASE_URL for the database Django is connected to right now (the test DB)."""
+    if settings_dict is None:
+        from django.db import connection
+
+        settings_dict = connection.settings_dict
     engine = settings_dict["ENGINE"]
     if engine.endswith("sqlite3"):
         return f"sqlite:///{settings_dict['NAME']}"
@@ -123,20 +127,43 @@ def web_server(kind: str, env: dict[str, str], log_dir: Path, *, workers: int = 
         stop(proc)
 
 
-@contextmanager
-def qcluster(env: dict[str, str], log_dir: Path):
-    proc = _spawn([sys.executable, "manage.py", "qcluster"], env, Path(log_dir) / "qcluster.log")
-    try:
-        yield proc
-    finally:
-        stop(proc, timeout=30)
+class QCluster:
+    """``manage.py qcluster`` (the real django-q2 cluster) as a separate process group.
+
+    ``cluster``: ``Q_CLUSTER_NAME`` (``"training"`` for the training cluster; None: the default).
+    """
+
+    def __init__(self, env: dict, log_path: Path, cluster: str | None = None):
+        self.env = {**env, **({"Q_CLUSTER_NAME": cluster} if cluster else {})}
+        self.log_path = Path(log_path)
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> QCluster:
+        self.proc = _spawn([sys.executable, "manage.py", "qcluster"], self.env, self.log_path)
+        return self
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        """Signal the whole group (the cluster forks a sentinel, workers and a monitor)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+
+    def __exit__(self, *exc) -> None:
+        stop(self.proc, timeout=30)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
 
 def patients_with_tokens(count: int, *, prefix: str = "load") -> list[tuple]:
     """``count`` patients (via the real sign-up service), each with a conversation and an API token."""
     from rest_framework.authtoken.models import Token
 
-    from conversations.services import conversation_create, patient_register
+    from conversations.accounts.services import patient_register
+    from conversations.services.chat import conversation_create
 
     made = []
     for i in range(count):

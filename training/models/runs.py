@@ -148,9 +148,23 @@ class ModelVersion(models.Model):
     trained_on_erased_data = models.BooleanField(default=False)
     erasure_record_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The last explicit check of the files against the manifest (an action or a background task;
+    # never a page view): when, and what it found.
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification_error = models.CharField(max_length=500, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("promote_modelversion", "Can promote, shadow, retire and roll back model versions"),
+            ("sign_off_modelversion", "Can sign off a model version as fit to answer patients"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_servable(self) -> bool:
+        """Ready, not trained on erased data. (Sign-offs and file checks are the service's.)"""
+        return self.status == self.Status.READY and not self.trained_on_erased_data
