@@ -1,6 +1,6 @@
 """Therapist AI settings: one module, driven by environment variables.
 
-About 470 lines: STYLE.md keeps every setting in this one module, each with the reason beside it.
+~540 lines, one module on purpose (STYLE.md): the strict reader `Env` and every setting with its reason.
 
 Safe defaults for a developer machine (with ``DEBUG=1``); production (``DEBUG=0``)
 refuses to start without ``SECRET_KEY`` and ``ALLOWED_HOSTS``. Every variable is read
