@@ -8,8 +8,12 @@
 # notice nor stop the other processes (measured with honcho 2.0.0). This wrapper stays in
 # the group; when COMMAND ends, for whatever reason, it stops whatever COMMAND left in the
 # group (SIGTERM, then SIGKILL after PROCGROUP_GRACE seconds) and exits with COMMAND's status.
+# Meant for a Procfile line (its own process group): everything else in the group is stopped.
 set -u
 grace=${PROCGROUP_GRACE:-5}
+case "$grace" in
+  ''|*[!0-9]*) echo "procgroup: PROCGROUP_GRACE must be a whole number of seconds, got '$grace'" >&2; exit 2 ;;
+esac
 
 "$@" &
 child=$!
