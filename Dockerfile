@@ -1,7 +1,8 @@
 # Therapist AI: one image for the web process and the django-q2 worker.
 #   docker build -t therapist-ai .                          web-only: requirements/base.txt
 #   docker build -t therapist-ai-train --build-arg WITH_TRAINING=1 .   + torch/transformers/peft/trl
-# The same image runs every Procfile process; the command picks which (see docs/deploy.md).
+# The same image runs every Procfile process: all under honcho (the default command,
+# scripts/start_all.sh) or one per container (see docs/deploy.md).
 FROM python:3.11-slim
 
 ARG WITH_TRAINING=0
@@ -47,5 +48,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/healthz', timeout=4)"
 
-# Web by default; the worker runs the same image with `python manage.py qcluster`.
-CMD ["gunicorn", "therapist_ai.asgi:application", "-c", "gunicorn.conf.py"]
+# By default one supervisor, honcho, runs the Procfile's web and worker (+ training with
+# START_TRAINING_WORKER=1) and stops them all when one dies. To run one process per container
+# instead (the platform's process model), give its Procfile command, e.g.
+# `gunicorn therapist_ai.asgi:application -c gunicorn.conf.py` or `python manage.py qcluster`.
+CMD ["scripts/start_all.sh"]

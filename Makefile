@@ -1,6 +1,7 @@
 # Therapist AI: the two commands a newcomer needs.
 #   make run   install, migrate, collect static, create roles (+ demo accounts when DEBUG=1),
-#              then run web + worker together (Ctrl-C stops both)
+#              then run Procfile.dev under honcho: web (uvicorn on HOST:PORT), worker, training
+#              worker, and the development responder without GROQ_API_KEY (Ctrl-C stops all)
 #   make test  install what the tests need (Chromium included) and run the whole suite
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -28,7 +29,7 @@ setup: install
 	$(PY) manage.py setup_roles
 
 run: setup
-	scripts/run.sh
+	VENV=$(VENV) scripts/run.sh
 
 test: install-dev
 	scripts/test.sh

@@ -2,27 +2,38 @@
 
 Async workers hold many streamed chats per process; sync Django code (the REST API,
 admin) runs in the worker's thread pool. Every value can be overridden from the
-environment; see docs/deploy.md.
+environment, read as strictly as the settings read theirs; see docs/configuration.md.
 """
 
 import os
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+from django.conf import settings
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "therapist_ai.settings")
+
+from therapist_ai.settings import Env  # noqa: E402  (after DJANGO_SETTINGS_MODULE)
+
+env = Env()
+
+bind = f"0.0.0.0:{env.int('PORT', default=8000)}"
 worker_class = "uvicorn_worker.UvicornWorker"
 # One async worker per core (at most 4: containers often see the host's cores, and each
 # worker holds Django and the safety screen's model, ~250 MB); WEB_CONCURRENCY overrides.
-workers = int(os.environ.get("WEB_CONCURRENCY", min(len(os.sched_getaffinity(0)), 4)))
+workers = env.int("WEB_CONCURRENCY", default=min(len(os.sched_getaffinity(0)), 4))
 # A streamed reply can take a while; the worker is async so a long request blocks nothing.
-timeout = int(os.environ.get("WEB_TIMEOUT", "120"))
-graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "30"))
+timeout = env.int("WEB_TIMEOUT", default=120)
+graceful_timeout = env.int("WEB_GRACEFUL_TIMEOUT", default=30)
 keepalive = 5
-# TLS ends at the platform's proxy; trust its X-Forwarded-* headers.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
-accesslog = "-" if os.environ.get("WEB_ACCESS_LOG", "1") == "1" else None
+# The client address: the uvicorn workers take it from X-Forwarded-For only when the
+# connecting peer is one of TRUSTED_PROXIES (empty: never), so a client cannot choose the
+# address that the login lockout and the API throttle count. Read through the settings:
+# checked once here, in the master, before any worker starts (a bad value stops gunicorn).
+forwarded_allow_ips = ",".join(settings.TRUSTED_PROXIES)
+accesslog = "-" if env.bool("WEB_ACCESS_LOG", default=True) else None
 errorlog = "-"
-loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
+loglevel = env.str("WEB_LOG_LEVEL", default="info")
 # Recycle workers now and then so slow leaks cannot accumulate.
-max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "10000"))
+max_requests = env.int("WEB_MAX_REQUESTS", default=10000)
 max_requests_jitter = 1000
 # No control socket: it would live under $HOME, which the image's non-root user cannot write.
 control_socket_disable = True

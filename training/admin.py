@@ -6,9 +6,11 @@ Clinicians have no training permissions, so they see none of this.
 
 from __future__ import annotations
 
+from django.conf import settings as django_settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -16,6 +18,10 @@ from therapist_ai.admin import ReadOnlyAdmin
 from therapist_ai.roles import is_staff_member
 from training import charts, selectors, services, versions
 from training.models import ModelVersion, TrainingRun
+from training.selectors import evidence_context
+from training.serving import admin as serving_admin  # noqa: F401  (registers the serving pages)
+from training.serving import services as serving_services
+from training.serving.state import serving_state_get
 
 
 def _seconds(value: float | None) -> str:
@@ -104,17 +110,103 @@ class TrainingRunAdmin(ReadOnlyAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ReadOnlyAdmin):
-    list_display = ("name", "status", "files_verified", "eval_loss", "base_eval_loss", "eval_perplexity",
-                    "base_eval_perplexity", "erased_data", "run", "created_at")
+    """Versions with the evidence staff compare (metrics, evaluation replies side by side, loss
+    curve, sign-offs, shadow ratings) and the actions: verify, sign off, promote, shadow, retire."""
+
+    list_display = ("name", "status", "serving", "files_verified", "sign_off_count", "eval_loss", "base_eval_loss",
+                    "eval_perplexity", "base_eval_perplexity", "erased_data", "run", "created_at")
     list_filter = ("status", "trained_on_erased_data")
-    fields = ("name", "status", "files_verified", "path", "base_model", "metrics_table", "hyperparameters",
-              "run", "dataset", "trained_on_erased_data", "erasure_record_ids", "created_at", "lineage")
+    fields = ("name", "status", "serving_refusal", "files_verified", "evidence", "loss_curve", "path", "base_model",
+              "hyperparameters", "run", "dataset", "trained_on_erased_data", "erasure_record_ids", "created_at",
+              "lineage")
     readonly_fields = fields
+    actions = ["verify_files", "sign_off", "promote", "use_as_shadow_candidate", "retire"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("run", "snapshot").prefetch_related("sign_offs")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        allowed = {"verify_files": "training.promote_modelversion", "promote": "training.promote_modelversion",
+                   "use_as_shadow_candidate": "training.promote_modelversion",
+                   "retire": "training.promote_modelversion", "sign_off": "training.sign_off_modelversion"}
+        return {name: a for name, a in actions.items()
+                if name not in allowed or request.user.has_perm(allowed[name])}
+
+    def _serving_call(self, request, queryset, call, done: str, *, single: bool = False):
+        if single and queryset.count() != 1:
+            self.message_user(request, "Choose exactly one version.", messages.ERROR)
+            return
+        for version in queryset:
+            try:
+                call(version)
+            except serving_services.ServingError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, done.format(version=version.name), messages.SUCCESS)
+
+    @admin.action(description="Check files against the manifest")
+    def verify_files(self, request, queryset):
+        for version in queryset:
+            ok, reason = versions.model_version_verify(version=version)
+            self.message_user(request, f"{version.name}: files match the manifest." if ok
+                              else f"{version.name}: {reason} (it can no longer serve).",
+                              messages.SUCCESS if ok else messages.ERROR)
+
+    @admin.action(description="Sign off as fit to answer patients")
+    def sign_off(self, request, queryset):
+        self._serving_call(request, queryset, lambda v: serving_services.model_version_sign_off(
+            version=v, clinician=request.user), "You signed off {version}.")
+
+    @admin.action(description="Promote: this version answers patients")
+    def promote(self, request, queryset):
+        self._serving_call(request, queryset, lambda v: serving_services.model_version_promote(
+            version=v, actor=request.user, reason="promoted from the admin"),
+            "{version} answers patients from the next message on.", single=True)
+
+    @admin.action(description="Shadow: answer in the background for rating")
+    def use_as_shadow_candidate(self, request, queryset):
+        self._serving_call(request, queryset, lambda v: serving_services.serving_mode_set(
+            mode="shadow", actor=request.user, reason="shadow candidate from the admin", shadow_version=v),
+            "{version} now answers in the background (shadow mode).", single=True)
+
+    @admin.action(description="Retire (never serves again)")
+    def retire(self, request, queryset):
+        self._serving_call(request, queryset, lambda v: serving_services.model_version_retire(
+            version=v, actor=request.user, reason="retired from the admin"), "{version} retired.")
+
+    @admin.display(description="serving")
+    def serving(self, version):
+        state = serving_state_get()
+        if state.active_version_id == version.pk:
+            return "active" if state.mode == "local" else f"active ({state.mode} mode)"
+        return "shadow candidate" if state.shadow_version_id == version.pk else ""
 
     @admin.display(description="files match manifest")
     def files_verified(self, version):
-        ok, reason = versions.model_version_verify(version=version)
-        return "yes" if ok else format_html('<strong class="errornote">no: {}</strong>', reason)
+        """The last explicit check (the action, a promotion, the background check): no file is read here."""
+        if version.verified_at is None:
+            return "not checked yet"
+        if version.verification_error:
+            return format_html('<strong class="errornote">no: {}</strong>', version.verification_error)
+        return f"yes ({version.verified_at:%Y-%m-%d %H:%M})"
+
+    @admin.display(description="sign-offs")
+    def sign_off_count(self, version):
+        return f"{len(version.sign_offs.all())} of {django_settings.SERVING_SIGNOFFS_REQUIRED}"
+
+    @admin.display(description="may answer patients?")
+    def serving_refusal(self, version):
+        refusal = serving_services.serving_refusal(version)
+        return "yes" if not refusal else refusal
+
+    @admin.display(description="loss curve")
+    def loss_curve(self, version):
+        return charts.loss_curve_svg(version.run.loss_history)
+
+    @admin.display(description="evidence")
+    def evidence(self, version):
+        return render_to_string("admin/training/_version_evidence.html", evidence_context(version))
 
     def _metric(self, version, key):
         value = (version.metrics or {}).get(key)

@@ -18,7 +18,7 @@ from training.serving.api import (
     PROBLEM,
     EvaluationSerializer,
     NoteSerializer,
-    ReasonSerializer,
+    ServingReasonSerializer,
     serving_problems,
     valid,
 )
@@ -151,11 +151,11 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         version = self.get_queryset().get(pk=version.pk)
         return Response(ModelVersionSerializer(version, context=self.get_serializer_context()).data)
 
-    @extend_schema(request=ReasonSerializer, responses={200: ModelVersionSerializer, 409: PROBLEM})
+    @extend_schema(request=ServingReasonSerializer, responses={200: ModelVersionSerializer, 409: PROBLEM})
     @action(detail=True, methods=["post"])
     def promote(self, request, pk=None):
         """This version answers patients from the next message on (mode ``local``)."""
-        version, data = self.get_object(), valid(ReasonSerializer, request)
+        version, data = self.get_object(), valid(ServingReasonSerializer, request)
         with serving_problems():
             serving.model_version_promote(version=version, actor=request.user, reason=data["reason"])
         return self._done(version)
@@ -169,11 +169,11 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
             serving.model_version_sign_off(version=version, clinician=request.user, note=data["note"])
         return self._done(version)
 
-    @extend_schema(request=ReasonSerializer, responses={200: ModelVersionSerializer, 409: PROBLEM})
+    @extend_schema(request=ServingReasonSerializer, responses={200: ModelVersionSerializer, 409: PROBLEM})
     @action(detail=True, methods=["post"])
     def retire(self, request, pk=None):
         """Never serves again; if it is active, serving goes back to the previous version."""
-        version, data = self.get_object(), valid(ReasonSerializer, request)
+        version, data = self.get_object(), valid(ServingReasonSerializer, request)
         with serving_problems():
             serving.model_version_retire(version=version, actor=request.user, reason=data["reason"])
         return self._done(version)

@@ -47,7 +47,7 @@ def schedules_ensure(**kwargs) -> None:
         ("training: reap stale runs", "training.tasks.training_runs_reap", 1),
         ("training: threshold check", "training.tasks.training_threshold_check", 5),
         ("serving: failure check", "training.tasks.serving_failure_check", 1),
-        ("training: erasure reconcile", "training.tasks.model_versions_erasure_reconcile", 10),
+        ("serving: erasure reconcile", "training.tasks.serving_erasure_reconcile", 10),
     ):
         Schedule.objects.update_or_create(
             name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},

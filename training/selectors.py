@@ -54,3 +54,26 @@ def training_progress_panel(user) -> dict | None:
     progress = training_progress()
     pending, threshold = int(progress["pending"]), max(int(progress["threshold"]), 1)
     return {"pending": pending, "threshold": threshold, "percent": min(100, round(100 * pending / threshold))}
+
+
+def evidence_context(version: ModelVersion) -> dict:
+    """Everything staff and clinicians compare before a promotion, for one page: held-out loss
+    and perplexity (candidate, active version, base model), the evaluation prompts answered
+    side by side, sign-offs and blind shadow ratings."""
+    from training.evaluation import shadow_ratings_summary
+    from training.models import VersionEvaluation
+
+    metrics = version.metrics or {}
+    rows = [("candidate " + version.name, metrics.get("eval_loss"), metrics.get("eval_perplexity"))]
+    if metrics.get("active_eval_loss") is not None:
+        rows.append((f"active {metrics.get('active_version', '')}", metrics["active_eval_loss"],
+                     metrics.get("active_eval_perplexity")))
+    rows.append(("base model", metrics.get("base_eval_loss"), metrics.get("base_eval_perplexity")))
+    evaluation = VersionEvaluation.objects.filter(version=version).first()
+    prompts: dict[str, dict] = {}
+    if evaluation is not None:
+        for reply in evaluation.replies.all():
+            prompts.setdefault(reply.prompt_text, {})[reply.responder] = reply
+    return {"version": version, "loss_rows": rows, "eval_examples": metrics.get("eval_examples"),
+            "evaluation": evaluation, "prompts": prompts, "sign_offs": list(version.sign_offs.all()),
+            "shadow": shadow_ratings_summary(version)}

@@ -33,7 +33,7 @@ def serving_failure_check() -> None:
     serving.serving_failure_check()
 
 
-def model_versions_erasure_reconcile() -> None:
-    from training import versions
+def serving_erasure_reconcile() -> None:
+    from training.serving import services as serving
 
-    versions.model_versions_erasure_reconcile()
+    serving.serving_erasure_reconcile()

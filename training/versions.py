@@ -79,17 +79,13 @@ def version_erasures_apply(version: ModelVersion) -> bool:
 
 
 def model_versions_erasure_reconcile() -> list[int]:
-    """The periodic safety net: every version checked against every erasure record; versions
-    newly found are marked and stop serving."""
+    """The periodic safety net: every version checked against every erasure record; returns the
+    versions newly marked (``training.serving.services.serving_erasure_reconcile`` stops them serving)."""
     marked = []
     for version in ModelVersion.objects.select_related("snapshot"):
         with transaction.atomic():
             if version_erasures_apply(version):
                 marked.append(version.pk)
-    if marked:
-        from training.serving.services import serving_on_erasure
-
-        serving_on_erasure(version_ids=marked)
     return marked
 
 

@@ -156,7 +156,10 @@ def reply_store(*, patient_message: Message, content: str, status: str = Message
     return reply
 
 
+@transaction.atomic
 def crisis_reply_store(patient_message: Message, screen: InputScreen, update: Message | None = None) -> Message:
+    """The fixed crisis reply and the conversation's safety flag, in one transaction: a crisis
+    reply never exists without its flag (the clinicians' alert is queued after commit)."""
     reply = reply_store(patient_message=patient_message, content=safety.crisis_reply_text(screen=screen),
                          provider="safety", model_name="crisis-template", latency_ms=0, update=update)
     safety.conversation_flag(conversation=patient_message.conversation, message=patient_message, screen=screen)

@@ -1,7 +1,9 @@
-"""`scripts/run.sh`: web + worker (+ the development responder only with DEBUG=1 and no key).
+"""`scripts/run.sh`: web + worker + training worker under honcho (Procfile.dev), plus the
+development responder only with DEBUG=1 and no key.
 
 Runs the real script against the test database; Ctrl-C is a SIGINT to its process group,
-as a terminal sends it.
+as a terminal sends it. run.sh execs honcho, which starts each Procfile.dev process in a
+process group of its own (its pid is the group id) and logs ``NAME started (pid=N)``.
 """
 
 import os
@@ -14,16 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.db import connection
+
+from devtools.servers import database_url, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening(port: int) -> bool:
@@ -32,13 +29,6 @@ def listening(port: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 class RunScript:
@@ -59,9 +49,17 @@ class RunScript:
     def output(self) -> str:
         return self.log.read_text()
 
-    def wait_until_serving(self) -> None:
+    def wait_until_serving(self, *, responder: bool = False) -> None:
         deadline = time.monotonic() + 60
-        while not ("run.sh: Therapist AI on" in self.output and listening(self.port)):
+        while not ("run.sh: Therapist AI on" in self.output and listening(self.port)
+                   and (not responder or listening(self.responder_port))):
+            assert self.process.poll() is None, self.output
+            assert time.monotonic() < deadline, self.output
+            time.sleep(0.2)
+
+    def wait_for_output(self, pattern: str, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while not re.search(pattern, self.output):
             assert self.process.poll() is None, self.output
             assert time.monotonic() < deadline, self.output
             time.sleep(0.2)
@@ -70,8 +68,12 @@ class RunScript:
         return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=10)
 
     def child_groups(self) -> list[int]:
-        """run.sh's own process group and each child's (a child's pid is its group id)."""
-        return [self.process.pid] + [int(pid) for pid in re.findall(r"started [\w-]+ \(pid (\d+)\)", self.output)]
+        """honcho's own process group (run.sh's: it execs honcho) and each process's."""
+        return [self.process.pid] + [int(pid) for pid in re.findall(r"[\w.-]+ started \(pid=(\d+)\)", self.output)]
+
+    def command_pid(self, process: str) -> int:
+        """The pid of the command itself (scripts/procgroup.sh logs it), e.g. the qcluster parent."""
+        return int(re.search(rf"{re.escape(process)}\.1 +\| procgroup: started pid (\d+)", self.output).group(1))
 
     def group_alive(self) -> bool:
         """Whether run.sh, any child, or anything a child spawned is still running."""
@@ -112,9 +114,10 @@ def run_script(tmp_path):
 
 def test_debug_without_key_starts_the_dev_responder_and_ctrl_c_stops_everything(run_script):
     run = run_script(DEBUG="1")
-    run.wait_until_serving()
+    run.wait_until_serving(responder=True)
 
     assert "replies come from the development responder" in run.output
+    assert len(run.child_groups()) == 1 + 4  # honcho; web, worker, training, dev-responder
     page = run.get("/")
     assert page.status_code == 200 and "development responder" in page.text
     answer = httpx.post(f"http://127.0.0.1:{run.responder_port}/openai/v1/chat/completions", timeout=10,
@@ -123,10 +126,10 @@ def test_debug_without_key_starts_the_dev_responder_and_ctrl_c_stops_everything(
 
     os.killpg(run.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does: run.sh's group only
 
-    assert run.process.wait(20) == 0
+    assert run.process.wait(20) == 130  # honcho: interrupted
     run.wait_for_group_exit()
     assert not run.group_alive(), "a child outlived run.sh"
-    assert "run.sh: stopped" in run.output
+    assert "SIGINT received" in run.output
     assert not listening(run.port) and not listening(run.responder_port)
 
 
@@ -140,21 +143,25 @@ def test_production_never_starts_the_dev_responder(run_script):
     assert "development responder" not in run.get("/").text
 
     run.process.send_signal(signal.SIGTERM)
-    assert run.process.wait(20) == 0
+    assert run.process.wait(20) == 143  # honcho: terminated
     run.wait_for_group_exit()
     assert not run.group_alive()
+    assert not listening(run.port)
 
 
 def test_when_the_worker_dies_the_web_server_is_stopped_and_the_script_fails(run_script):
     run = run_script(DEBUG="1")
-    run.wait_until_serving()
-    worker_pid = int(re.search(r"started worker \(pid (\d+)\)", run.output).group(1))
+    run.wait_until_serving(responder=True)
+    worker_pid = run.command_pid("worker")  # the qcluster parent, not its wrapper
+    # Once the cluster has forked its sentinel, workers and monitor: they must not outlive it.
+    run.wait_for_output(r"worker\.1 +\| .*Q Cluster [\w-]+ \[therapist_ai\] running")
 
     os.kill(worker_pid, signal.SIGKILL)
 
-    assert run.process.wait(20) != 0
+    assert run.process.wait(20) == 137  # the worker's status: killed (128 + 9)
     run.wait_for_group_exit()
-    assert "worker (pid" in run.output and "stopping the rest" in run.output
+    assert "worker.1 stopped (rc=137)" in run.output and "sending SIGTERM to web.1" in run.output
+    assert f"procgroup: pid {worker_pid} exited with status 137; stopping" in run.output
     # the killed cluster's own children (sentinel, workers, monitor) are stopped too
     assert not run.group_alive(), "a process outlived run.sh"
-    assert not listening(run.port)
+    assert not listening(run.port) and not listening(run.responder_port)

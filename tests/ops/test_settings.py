@@ -147,3 +147,15 @@ def test_developer_machine_gets_safe_defaults_without_secrets(tmp_path, name):
     del env[name]
     value = _settings_probe(env, f"bool(settings.{name})")
     assert value == "True"
+
+
+def test_lockout_and_throttle_read_the_client_address_from_remote_addr_only(rf):
+    """The server sets REMOTE_ADDR from a trusted proxy's header (TRUSTED_PROXIES); the app
+    must not read X-Forwarded-For again (tests/ops/test_client_address.py: the real servers)."""
+    from axes.helpers import get_client_ip_address
+    from rest_framework.request import Request
+    from rest_framework.throttling import AnonRateThrottle
+
+    request = rf.post("/api/v1/auth/token/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7, 10.0.0.9")
+    assert get_client_ip_address(request) == "10.0.0.1"
+    assert AnonRateThrottle().get_ident(Request(request)) == "10.0.0.1"

@@ -57,7 +57,7 @@ def valid(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
-class ReasonSerializer(serializers.Serializer):
+class ServingReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
@@ -65,7 +65,7 @@ class NoteSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class ModeSerializer(ReasonSerializer):
+class ModeSerializer(ServingReasonSerializer):
     mode = serializers.ChoiceField(choices=ServingState.Mode.choices)
     shadow_version = serializers.PrimaryKeyRelatedField(
         queryset=ModelVersion.objects.all(), required=False, allow_null=True,
@@ -157,9 +157,9 @@ class ServingRollbackView(APIView):
     permission_classes = [ActionPermissions]
     action_permissions = {"post": ["training.change_servingstate", "training.promote_modelversion"]}
 
-    @extend_schema(request=ReasonSerializer, responses={200: ServingSerializer, 409: PROBLEM})
+    @extend_schema(request=ServingReasonSerializer, responses={200: ServingSerializer, 409: PROBLEM})
     def post(self, request):
-        data = valid(ReasonSerializer, request)
+        data = valid(ServingReasonSerializer, request)
         with serving_problems():
             services.serving_rollback(actor=request.user, reason=data["reason"])
         return Response(ServingSerializer(serving_summary()).data)
@@ -194,6 +194,8 @@ class ShadowPairViewSet(viewsets.GenericViewSet):
     serializer_class = ShadowPairSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return ShadowReply.objects.none()
         return (ShadowReply.objects.filter(error="").exclude(ratings__clinician=self.request.user)
                 .select_related("patient_message", "hosted_reply", "version"))
 

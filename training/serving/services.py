@@ -20,7 +20,7 @@ from therapist_ai.audit import audit_record
 from training.models import ModelVersion, ModelVersionSignOff, ServingChange, ServingState
 from training.serving import inference
 from training.serving.state import local_outcomes, serving_state_get, serving_view_forget
-from training.versions import model_version_verify, version_files_check
+from training.versions import model_version_verify, model_versions_erasure_reconcile, version_files_check
 
 logger = logging.getLogger("training.serving")
 Mode, Action = ServingState.Mode, ServingChange.Action
@@ -264,6 +264,13 @@ def serving_on_erasure(*, version_ids: list[int]) -> bool:
     return _leave_versions(set(version_ids), action=Action.ERASURE,
                            reason=f"a patient erased data that {names} was trained on",
                            alert=f"Serving changed by itself: {names} was trained on data a patient erased.")
+
+
+def serving_erasure_reconcile() -> list[int]:
+    """Every version against every erasure record (periodic); those newly marked stop serving."""
+    marked = model_versions_erasure_reconcile()
+    serving_on_erasure(version_ids=marked)
+    return marked
 
 
 def serving_failure_check() -> bool:

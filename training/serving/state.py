@@ -103,3 +103,16 @@ def serving_summary() -> dict:
         "window": local_outcomes(since=now - timedelta(seconds=settings.SERVING_REVERT_WINDOW)),
         "since_change": local_outcomes(since=state.changed_at) if state.changed_at else None,
     }
+
+
+def serving_panel(user) -> dict | None:
+    """The admin index panel: who answers patients, and any alert (staff and clinicians)."""
+    if not (user.has_perm("training.view_servingstate") or user.has_perm("training.view_modelversion")):
+        return None
+    from django.urls import reverse
+
+    state = serving_state_get()
+    return {"mode": state.mode, "active": state.active_version, "shadow": state.shadow_version,
+            "alert": state.alert,
+            "url": reverse("admin:training_servingstate_changelist") if user.has_perm(
+                "training.view_servingstate") else ""}

@@ -22,11 +22,15 @@ EXCHANGES = [
 @pytest.fixture(scope="session")
 def tiny_base_model(tmp_path_factory) -> Path:
     """A tiny base model built once per test session by the bootstrap code (same from_pretrained paths)."""
+    from dataclasses import replace
+
     from training.bootstrap import TINY_SPEC, base_model_build, bootstrap_is_valid
 
     target = tmp_path_factory.getbasetemp() / "tiny_base_model"
     if not bootstrap_is_valid(target):
-        base_model_build(output_dir=target, spec=TINY_SPEC)
+        # Bounded by steps, not seconds: on a busy machine a time cap would build a weaker model
+        # and the learning tests would depend on the load.
+        base_model_build(output_dir=target, spec=replace(TINY_SPEC, max_seconds=600.0))
     return target
 
 

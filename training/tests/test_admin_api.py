@@ -49,10 +49,10 @@ def test_anonymous_visitors_and_patients_are_sent_to_the_admin_login(client, pat
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_clinicians_cannot_see_training_runs_versions_or_train_now(client, clinician, version):
+def test_clinicians_see_versions_to_sign_off_but_not_training_runs_or_train_now(client, clinician, version):
     client.force_login(clinician)
     assert client.get(RUNS).status_code == 403
-    assert client.get(VERSIONS).status_code == 403
+    assert client.get(VERSIONS).status_code == 200  # to read the evidence and sign versions off
     assert client.post(TRAIN_NOW).status_code == 403
     assert not TrainingRun.objects.filter(trigger="manual").exists()
     assert "Training runs" not in client.get("/admin/").content.decode()
@@ -101,9 +101,13 @@ def test_staff_see_versions_with_metrics_and_the_exact_conversations_they_were_t
     assert "conversation 41" in detail and "conversation 42" in detail and "1, 2, 3, 4" in detail
 
 
-def test_a_tampered_version_shows_as_not_verified_and_is_no_longer_ready(client, staff_user, version):
+def test_a_tampered_version_fails_the_check_action_and_is_no_longer_ready(client, staff_user, version):
     (storage.Path(version.path) / "adapter_model.safetensors").write_bytes(b"other weights")
     client.force_login(staff_user)
+    assert "not checked yet" in client.get(VERSIONS).content.decode()  # listing reads no model file
+    version.refresh_from_db()
+    assert version.status == "ready"
+    client.post(VERSIONS, {"action": "verify_files", "_selected_action": [version.pk]})
     listing = client.get(VERSIONS).content.decode()
     assert "does not match its sha256" in listing
     version.refresh_from_db()
@@ -120,11 +124,12 @@ def api(user=None):
     return client
 
 
-@pytest.mark.parametrize("url", ["/api/v1/training-runs/", "/api/v1/model-versions/"])
-def test_the_training_api_refuses_anonymous_patients_and_clinicians(url, patient, clinician, version):
+@pytest.mark.parametrize("url, clinician_status", [("/api/v1/training-runs/", 403), ("/api/v1/model-versions/", 200)])
+def test_the_training_api_refuses_anonymous_and_patients_and_clinicians_only_read_versions(
+        url, clinician_status, patient, clinician, version):
     assert api().get(url).status_code == 401
     assert api(patient).get(url).status_code == 403
-    assert api(clinician).get(url).status_code == 403
+    assert api(clinician).get(url).status_code == clinician_status
     assert api(clinician).post("/api/v1/training-runs/").status_code == 403
     assert not TrainingRun.objects.filter(trigger="manual").exists()
 
@@ -148,16 +153,22 @@ def test_staff_post_starts_a_run_and_a_second_post_is_a_conflict(staff_user):
 
 def test_staff_read_versions_with_metrics_and_lineage_through_the_api(staff_user, version):
     listing = api(staff_user).get("/api/v1/model-versions/").json()["results"]
+    assert [(v["name"], v["status"], v["files_verified"]) for v in listing] == [(version.name, "ready", None)]
+    api(staff_user).post(f"/api/v1/model-versions/{version.pk}/verify/")
+    listing = api(staff_user).get("/api/v1/model-versions/").json()["results"]
     assert [(v["name"], v["status"], v["files_verified"]) for v in listing] == [(version.name, "ready", True)]
     assert listing[0]["metrics"]["base_eval_perplexity"] == 148.4
     detail = api(staff_user).get(f"/api/v1/model-versions/{version.pk}/").json()
     assert [e["conversation_id"] for e in detail["lineage"]] == [41, 42]
 
 
-def test_the_api_reports_a_version_with_a_missing_file_as_failed_and_unverified(staff_user, version):
+def test_a_version_with_a_missing_file_fails_its_check_and_reading_it_changes_nothing(staff_user, version):
     (storage.Path(version.path) / "adapter_model.safetensors").unlink()
     detail = api(staff_user).get(f"/api/v1/model-versions/{version.pk}/").json()
-    assert detail["files_verified"] is False and detail["status"] == "failed"
+    assert detail["files_verified"] is None and detail["status"] == "ready"  # a read never writes
+    checked = api(staff_user).post(f"/api/v1/model-versions/{version.pk}/verify/").json()
+    assert checked["files_verified"] is False and checked["status"] == "failed"
+    assert "missing" in checked["verification_error"] and "not ready" in checked["serving_refusal"]
 
 
 def test_unknown_ids_are_404_for_staff(staff_user):

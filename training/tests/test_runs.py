@@ -212,10 +212,11 @@ def test_train_dry_run_prints_dataset_statistics_without_training(train_settings
 
 
 @pytest.mark.django_db
-def test_the_reaper_and_the_threshold_safety_net_are_scheduled_on_the_default_cluster():
+def test_the_reaper_and_the_safety_nets_are_scheduled_on_the_default_cluster():
     from django_q.models import Schedule
 
     schedules = {s.func: s for s in Schedule.objects.filter(func__startswith="training.tasks.")}
-    assert set(schedules) == {"training.tasks.training_runs_reap", "training.tasks.training_threshold_check"}
+    assert set(schedules) == {"training.tasks.training_runs_reap", "training.tasks.training_threshold_check",
+                              "training.tasks.serving_failure_check", "training.tasks.serving_erasure_reconcile"}
     assert schedules["training.tasks.training_runs_reap"].minutes == 1
     assert all(s.cluster is None and s.repeats == -1 for s in schedules.values())
