@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+MIXED = "__mixed__"
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Engine:
         self.stop_ids = _stop_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.stop_ids)
         self.has_adapters = False  # set once the model is wrapped in a PeftModel
+        self.adapter_state: str | None = None  # BASE, MIXED or the active adapter; None: unknown (after a load)
         self._cond = threading.Condition()
         self._waiting: collections.deque[GenerationRequest] = collections.deque()
         self._commands: collections.deque[tuple[Any, Future]] = collections.deque()
@@ -172,10 +174,29 @@ class Engine:
             return False
         return True
 
+    def _adapters_use(self, adapters: list[str | None]) -> dict:
+        """Put the PEFT model in the cheapest state for this batch; the forward's extra arguments.
+
+        One adapter for every row: that adapter active (or adapter layers off for base-only
+        batches), plain forward. Several: PEFT's mixed batch (``adapter_names``), which costs
+        ~20-40% more per step. Switching state walks every LoRA layer (~40 ms for SmolLM2-135M),
+        so the state is kept between steps and changes only with the batch's make-up.
+        """
+        unique = {a or BASE for a in adapters}
+        want = unique.pop() if len(unique) == 1 else MIXED
+        if want != self.adapter_state:
+            lora = self.model.base_model
+            if want == BASE:
+                lora.disable_adapter_layers()
+            else:
+                lora.enable_adapter_layers()
+                if want != MIXED:
+                    self.model.set_adapter(want, inference_mode=True)
+            self.adapter_state = want
+        return {"adapter_names": [a or BASE for a in adapters]} if want == MIXED else {}
+
     def _forward(self, ids, mask, positions, cache, adapters: list[str | None]):
-        kwargs = {}
-        if self.has_adapters:  # every row says which adapter it uses (base rows too)
-            kwargs["adapter_names"] = [a or BASE for a in adapters]
+        kwargs = self._adapters_use(adapters) if self.has_adapters else {}
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
                          logits_to_keep=1, **kwargs)
         return out.logits[:, -1, :], out.cache

@@ -144,19 +144,30 @@ class Versions:
 
 
 def _adapter_load(engine, name: str, directory: Path) -> int:
-    """On the engine thread: add the adapter (wrapping the base in a PeftModel the first time)."""
-    from peft import PeftModel
+    """On the engine thread: add the adapter (wrapping the base in a PeftModel the first time).
 
-    if engine.has_adapters:
-        try:
-            engine.model.load_adapter(str(directory), adapter_name=name, is_trainable=False)
-        except Exception:
-            if name in engine.model.peft_config:  # injected but not loaded: never leave it behind
-                engine.model.delete_adapter(name)
-            raise
-    else:
-        engine.model = PeftModel.from_pretrained(engine.model, str(directory), adapter_name=name, is_trainable=False)
+    A load that fails leaves no trace: an adapter PEFT injected but could not fill is deleted,
+    and a first wrapping that failed is unwrapped, so the base answers exactly as before.
+    """
+    from peft import PeftConfig, PeftModel
+
+    # autocast off: LoRA weights in the base's dtype (bf16 LoRA matmuls are faster on bf16 CPUs)
+    options = {"adapter_name": name, "is_trainable": False, "autocast_adapter_dtype": False}
+    wrapped_now = not engine.has_adapters
+    if wrapped_now:
+        config = PeftConfig.from_pretrained(str(directory))
+        config.inference_mode = True
+        engine.model = PeftModel(engine.model, config, adapter_name=name, autocast_adapter_dtype=False)
         engine.has_adapters = True
+    engine.adapter_state = None
+    try:
+        engine.model.load_adapter(str(directory), **options)
+    except Exception:
+        if wrapped_now:
+            engine.model, engine.has_adapters = engine.model.unload(), False
+        elif name in engine.model.peft_config:
+            engine.model.delete_adapter(name)
+        raise
     engine.model.eval()
     marker = f".{name}."
     return sum(p.numel() * p.element_size() for n, p in engine.model.named_parameters() if marker in n)
@@ -166,3 +177,4 @@ def _adapter_unload(engine, name: str) -> None:
     """On the engine thread: end the chats on this version, then drop its weights."""
     engine.adapter_rows_end(name, f"model version {name} was unloaded")
     engine.model.delete_adapter(name)
+    engine.adapter_state = None

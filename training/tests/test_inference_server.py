@@ -52,6 +52,11 @@ def storage_dir(tiny_base_model, tmp_path_factory) -> Path:
     broken = _publish(trained, versions, "model_20260101_000003", base_model=str(tiny_base_model))
     (broken / storage.MANIFEST).write_text("{not json", encoding="utf-8")
     _publish(trained, versions, "model_20260101_000004", base_model=str(root / "some-other-base"))
+    mismatched = root / "mismatched"  # verifies, right base, but its weights do not fit its config
+    shutil.copytree(trained, mismatched)
+    adapter_config = json.loads((mismatched / "adapter_config.json").read_text())
+    (mismatched / "adapter_config.json").write_text(json.dumps({**adapter_config, "r": 8}))
+    _publish(mismatched, versions, "model_20260101_000005", base_model=str(tiny_base_model))
     assert storage.manifest_verify(good)[0]
     return versions
 
@@ -116,6 +121,13 @@ def test_streaming_reply_sends_openai_chunks_usage_and_done(server):
     assert usage["choices"] == [] and usage["usage"]["completion_tokens"] > 0
     streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
     assert streamed == chat(server).json()["choices"][0]["message"]["content"]
+
+
+def test_an_adapter_that_does_not_load_is_refused_and_leaves_the_base_as_it_was(server):
+    before = chat(server).json()["choices"][0]["message"]["content"]
+    response = chat(server, "model_20260101_000005")  # the first adapter this server tries to load
+    assert response.status_code == 422 and "does not load on this base" in response.json()["error"]["message"]
+    assert chat(server).json()["choices"][0]["message"]["content"] == before
 
 
 def test_a_trained_version_answers_differently_from_the_base(server):
