@@ -25,18 +25,30 @@ MARKER_FILE = "bootstrap.json"
 
 SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
 
-# Each turn renders as "<|role|>\n{content}<|end|>\n". The assistant's content and its
-# end-of-turn token sit inside {% generation %} so assistant-only loss trains the stop token.
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'assistant' -%}"
-    "{{ '<|assistant|>\n' }}{% generation %}{{ message['content'] + '<|end|>' }}{% endgeneration %}{{ '\n' }}"
-    "{%- else -%}"
-    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<|assistant|>\n' }}{%- endif -%}"
-)
+
+def chat_template(*, role_open: str, end: str) -> str:
+    """A chat template with ``{% generation %}`` markers around each assistant turn.
+
+    ``role_open`` opens a turn (``{role}`` stands for the role), ``end`` closes it. Assistant
+    content and its end-of-turn token sit inside ``{% generation %}`` so assistant-only loss
+    trains the stop token. No default system prompt is injected: the project sends its own.
+    """
+    before, after = role_open.split("{role}")
+    assistant_open = f"{{{{ '{before}assistant{after}' }}}}"
+    return (
+        "{%- for message in messages -%}"
+        "{%- if message['role'] == 'assistant' -%}"
+        f"{assistant_open}{{% generation %}}{{{{ message['content'] + '{end}' }}}}{{% endgeneration %}}{{{{ '\n' }}}}"
+        "{%- else -%}"
+        f"{{{{ '{before}' + message['role'] + '{after}' + message['content'] + '{end}\n' }}}}"
+        "{%- endif -%}"
+        "{%- endfor -%}"
+        f"{{%- if add_generation_prompt -%}}{assistant_open}{{%- endif -%}}"
+    )
+
+
+# Each turn renders as "<|role|>\n{content}<|end|>\n".
+CHAT_TEMPLATE = chat_template(role_open="<|{role}|>\n", end="<|end|>")
 
 DEFAULT_SYSTEM_PROMPT = "You are a supportive assistant. You are an AI, not a therapist."
 
@@ -72,14 +84,8 @@ def corpus_load(path: Path = CORPUS_PATH) -> list[list[dict]]:
 
 def bootstrap_is_valid(directory: Path) -> bool:
     """A finished bootstrap directory has its marker and loadable weights and tokenizer."""
-    marker = directory / MARKER_FILE
-    if not marker.is_file():
-        return False
-    try:
-        info = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return all((directory / name).is_file() for name in info.get("files", []))
+    info = marker_read(directory)
+    return bool(info.get("files")) and all((Path(directory) / name).is_file() for name in info["files"])
 
 
 def tokenizer_train(conversations: list[list[dict]], *, vocab_size: int):
@@ -182,24 +188,35 @@ def base_model_build(
 
 
 def _save(model, tokenizer, output_dir: Path, *, spec: BootstrapSpec, steps: int, loss: float, started: float) -> dict:
+    info = {
+        "kind": "bootstrap",
+        "spec": asdict(spec),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": steps,
+        "final_loss": loss,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    return model_dir_save(model, tokenizer, output_dir, info=info)
+
+
+def model_dir_save(model, tokenizer, output_dir: Path, *, info: dict,
+                   fingerprint: Callable[[Path], str] | None = None) -> dict:
+    """Save model + tokenizer with a marker listing the files; the directory appears whole or not at all.
+
+    ``fingerprint(directory)``, when given, is recorded in the marker (what versions compare)."""
     import shutil
     import tempfile
 
     output_dir = Path(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".bootstrap-", dir=output_dir.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the inference host may read it as another user
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        files = sorted(p.name for p in tmp.iterdir() if p.is_file())
-        info = {
-            "spec": asdict(spec),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "steps": steps,
-            "final_loss": loss,
-            "seconds": round(time.monotonic() - started, 1),
-            "files": files,
-        }
+        info = {**info, "files": sorted(p.name for p in tmp.iterdir() if p.is_file())}
+        if fingerprint is not None:
+            info["fingerprint"] = fingerprint(tmp)
         (tmp / MARKER_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
         if output_dir.exists():
             shutil.rmtree(output_dir)
@@ -210,13 +227,21 @@ def _save(model, tokenizer, output_dir: Path, *, spec: BootstrapSpec, steps: int
     return info
 
 
+def marker_read(directory: Path) -> dict:
+    """The marker of a finished base model directory ({} when there is none)."""
+    try:
+        return json.loads((Path(directory) / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def sample_reply(model_dir: Path, messages: list[dict], *, max_new_tokens: int = 40) -> str:
     """Greedy reply from a model directory (used to show the bootstrap model writes text)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)  # bf16 on disk computes slowly on many CPUs
     inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
