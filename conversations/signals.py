@@ -5,5 +5,6 @@ Sent with ``transaction.on_commit``, so a listener never sees a reply that was r
 
 import django.dispatch
 
-# kwargs: patient_message_id, reply_id, provider (the reply is stored "ok")
+# kwargs: patient_message_id, reply_id, provider, fallback_reason ("" unless another provider
+# answered), replaced (the output screen replaced the text); the reply is stored "ok"
 reply_stored = django.dispatch.Signal()

@@ -47,3 +47,27 @@ def make_transcript(patient, turns, *, title: str = "", crisis_at: int | None = 
             Message.objects.create(conversation=conversation, role=Message.Role.ASSISTANT, content=reply,
                                    reply_to=p)
     return conversation
+
+
+def make_model_version(path, *, name: str | None = None, base_model: str = "", conversation_ids=(),
+                       message_ids=(), metrics: dict | None = None):
+    """The database rows of a published version whose folder (adapter + manifest) is ``path``:
+    a finished run, the snapshot of what it trained on (these conversations/messages), the version."""
+    from pathlib import Path
+
+    from training import storage
+    from training.models import DatasetSnapshot, ModelVersion, TrainingRun
+
+    path = Path(path)
+    snapshot = DatasetSnapshot.objects.create(
+        content_hash=f"{next(_counter):064x}", example_count=len(conversation_ids), train_count=len(conversation_ids),
+        eval_count=0, message_count=len(message_ids),
+        examples=[{"conversation_id": cid, "message_ids": list(message_ids), "redaction_hash": "0" * 64,
+                   "split": "train"} for cid in conversation_ids])
+    run = TrainingRun.objects.create(trigger="manual", status="succeeded", snapshot=snapshot,
+                                     loss_history=[{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}])
+    return ModelVersion.objects.create(
+        name=name or path.name, path=str(path), base_model=base_model, run=run, snapshot=snapshot,
+        metrics=metrics or {"eval_loss": 1.0, "eval_perplexity": 2.7, "base_eval_loss": 2.0,
+                            "base_eval_perplexity": 7.4},
+        manifest_sha256=storage.manifest_sha256(path))

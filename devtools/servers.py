@@ -171,3 +171,31 @@ def patients_with_tokens(count: int, *, prefix: str = "load") -> list[tuple]:
                                 accept_terms=True, training_consent=False)
         made.append((user, conversation_create(patient=user), Token.objects.create(user=user).key))
     return made
+
+
+@contextmanager
+def inference_server_thread(*, base_model: Path, storage_dir: Path, **options):
+    """The local inference server (``training.inference``) under uvicorn in a thread of this
+    process, on a free loopback port; yields its OpenAI base URL (``http://127.0.0.1:PORT/v1``)."""
+    import threading
+
+    import uvicorn
+
+    from training.inference import ServerConfig, create_app
+
+    config = ServerConfig(port=free_port(), storage_dir=Path(storage_dir), base_model=Path(base_model),
+                          **{"max_tokens": 48, "timeout": 30, "dtype": "float32", "batch_wait": 0.01, **options})
+    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=config.port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="inference-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the inference server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{config.port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -537,9 +537,9 @@ INFERENCE_CONNECT_TIMEOUT = env.float("INFERENCE_CONNECT_TIMEOUT", default=2.0)
 INFERENCE_MAX_TOKENS = env.int("INFERENCE_MAX_TOKENS", default=256)
 INFERENCE_TEMPERATURE = env.float("INFERENCE_TEMPERATURE", default=0.7)
 SERVING_SIGNOFFS_REQUIRED = env.int("SERVING_SIGNOFFS_REQUIRED", default=1)
-# How stale a process's view of the serving state may get (a promotion reaches every process
-# within this many seconds, without a restart).
-SERVING_STATE_TTL = env.float("SERVING_STATE_TTL", default=1.0)
+# Seconds a process may answer from its view of the serving state without looking at the
+# row's revision (0: every chat turn looks, so the very next reply follows a promotion).
+SERVING_STATE_TTL = env.float("SERVING_STATE_TTL", default=0.0)
 # Automatic revert to hosted: local failures (fallbacks) plus output-screen replacements of
 # local replies over this share of local attempts in the window, once there are enough attempts.
 SERVING_REVERT_WINDOW = env.int("SERVING_REVERT_WINDOW", default=300)

@@ -32,10 +32,19 @@ def on_patient_erased(sender, *, erasure_record_id=None, conversation_ids=(), me
         serving_on_erasure(version_ids=marked)
 
 
-@receiver(reply_stored, dispatch_uid="training.shadow_reply_on_reply")
-def on_reply_stored(sender, *, patient_message_id, reply_id, provider, **kwargs):
+@receiver(reply_stored, dispatch_uid="training.serving_on_reply")
+def on_reply_stored(sender, *, patient_message_id, reply_id, provider, fallback_reason="", replaced=False, **kwargs):
+    """Shadow mode: queue the candidate's reply. Local serving: a fallback or a replaced local
+    reply counts toward the automatic revert, checked now (and every minute by the schedule)."""
     from training.evaluation import shadow_reply_request
 
+    if fallback_reason or (replaced and provider == "local"):
+        from training.serving.services import serving_failure_check
+
+        try:
+            serving_failure_check()
+        except Exception:
+            logger.exception("Serving failure check failed")
     shadow_reply_request(patient_message_id=patient_message_id, reply_id=reply_id, provider=provider)
 
 

@@ -150,9 +150,9 @@ def reply_store(*, patient_message: Message, content: str, status: str = Message
     if output is not None and not output.safe:
         safety.output_replacement_record(message=reply, screen=output)
     if reply.status == Message.Status.OK and reply_stored.has_listeners():
-        patient_message_id, reply_id, provider = patient_message.pk, reply.pk, reply.provider
-        transaction.on_commit(lambda: reply_stored.send(sender=Message, patient_message_id=patient_message_id,
-                                                        reply_id=reply_id, provider=provider))
+        event = {"patient_message_id": patient_message.pk, "reply_id": reply.pk, "provider": reply.provider,
+                 "fallback_reason": reply.fallback_reason, "replaced": output is not None and not output.safe}
+        transaction.on_commit(lambda: reply_stored.send(sender=Message, **event))
     return reply
 
 

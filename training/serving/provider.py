@@ -30,14 +30,9 @@ def local_provider(version_name: str) -> OpenAICompatibleProvider:
 
 
 def _fallback_noted(provider: ChatProvider, exc: ProviderError) -> None:
-    """A local reply failed and Groq answers instead: count it toward the automatic revert."""
+    """A local reply failed and Groq answers instead (the reply records it; once stored it counts
+    toward the automatic revert, ``training.receivers.on_reply_stored``)."""
     logger.warning("Local model %s failed (%s); the hosted model answers", provider.model, exc.reason)
-    from training.serving.services import serving_failure_check
-
-    try:
-        serving_failure_check()
-    except Exception:
-        logger.exception("Serving failure check failed")
 
 
 def serving_provider() -> ChatProvider | None:

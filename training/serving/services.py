@@ -121,12 +121,14 @@ def model_version_promote(*, version: ModelVersion, actor, reason: str = "") -> 
 
 
 def _previous_servable(state: ServingState, *, excluding: set[int]) -> ModelVersion | None:
-    """The most recent earlier active version that may still serve (newest first)."""
-    names = list(ServingChange.objects.exclude(to_version="").order_by("-created_at", "-id")
-                 .values_list("to_version", flat=True))
-    seen = set()
-    for name in names:
-        if name in seen:
+    """The most recent earlier active version that may still serve (newest first). A version
+    serving was rolled back (or reverted) from is never chosen again by a rollback."""
+    history = list(ServingChange.objects.order_by("-created_at", "-id").values_list("action", "from_version",
+                                                                                     "to_version"))
+    left = {old for action, old, _new in history if action in (Action.ROLLBACK, Action.AUTO_REVERT) and old}
+    seen = set(left)
+    for _action, _old, name in history:
+        if not name or name in seen:
             continue
         seen.add(name)
         version = ModelVersion.objects.filter(name=name).exclude(pk__in=excluding).first()

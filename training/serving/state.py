@@ -54,24 +54,31 @@ def _view_read() -> ServingView:
 
 
 def serving_view() -> ServingView:
-    """The serving state as this process sees it (at most ``SERVING_STATE_TTL`` s old).
+    """The serving state as this process sees it.
 
-    If the database cannot be read, patients are answered by the hosted model (the safe side:
-    learning mode), and the error is logged.
+    Every call reads the row's revision (one primary-key lookup); the whole state is read again
+    only when the revision moved, so the very next reply after a promotion, in any process, comes
+    from the new version. ``SERVING_STATE_TTL`` > 0 skips even that lookup for that many seconds.
+    If the database cannot be read, the hosted model answers (the safe side: learning mode), and
+    the error is logged.
     """
     global _cached
     now = time.monotonic()
     cached = _cached
     if cached is not None and now - cached[1] < settings.SERVING_STATE_TTL:
         return cached[0]
-    with _lock:
-        try:
+    try:
+        revision = ServingState.objects.filter(id=1).values_list("revision", flat=True).first()
+        if cached is not None and revision is not None and revision == cached[0].revision:
+            _cached = (cached[0], now)
+            return cached[0]
+        with _lock:
             view = _view_read()
-        except Exception:
-            logger.exception("Serving state unreadable; the hosted model answers")
-            view = HOSTED_VIEW
-        _cached = (view, now)
-        return view
+    except Exception:
+        logger.exception("Serving state unreadable; the hosted model answers")
+        view = HOSTED_VIEW
+    _cached = (view, now)
+    return view
 
 
 def serving_view_forget() -> None:

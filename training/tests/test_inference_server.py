@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -16,9 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.servers import ROOT as REPO
+from devtools.servers import free_port
 from training import storage
 from training.inference import ServerConfig, create_app
-from training.tests.conftest import REPO, wait_for
+from training.tests.conftest import wait_for
 
 PROMPT = [{"role": "user", "content": "I feel lonely since I moved to a new city."}]
 REPLY = "Breathe in slowly with me, then tell me one small thing that went well today."
@@ -61,17 +62,11 @@ def storage_dir(tiny_base_model, tmp_path_factory) -> Path:
     return versions
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tiny_base_model, storage_dir):
     import uvicorn
 
-    config = ServerConfig(port=_free_port(), storage_dir=storage_dir, base_model=tiny_base_model, max_tokens=48,
+    config = ServerConfig(port=free_port(), storage_dir=storage_dir, base_model=tiny_base_model, max_tokens=48,
                           timeout=30, dtype="float32", max_batch=8, batch_wait=0.02)
     app = create_app(config)
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=config.port, log_level="warning",
@@ -237,7 +232,7 @@ def test_bad_requests_get_400(server):
 
 
 def test_entry_point_serves_health_with_env_fallbacks(tiny_base_model, storage_dir, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {"PATH": "/usr/bin:/bin", "INFERENCE_PORT": str(port), "MODEL_STORAGE_DIR": str(storage_dir),
            "DATA_DIR": str(tiny_base_model.parent), "HOME": str(tmp_path)}
     # BASE_MODEL unset: DATA_DIR/base_model is the default, so point it at the tiny model

@@ -1,0 +1,278 @@
+"""Serving model versions to patients, end to end: the real inference server (tiny base model,
+adapters trained by the real pipeline, published by the real storage code), the real chat flow,
+the fake Groq upstream behind them.
+
+Promotion needs sign-offs and a version that loads; rollback, retirement, erasure and the
+automatic revert move serving to the previous clean version or to Groq; a failing local model
+falls back to Groq for that reply; shadow replies are stored and rated, never shown.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from asgiref.sync import async_to_sync
+from rest_framework.test import APIClient
+
+from conversations.models import Message
+from conversations.services.chat import conversation_create, message_send
+from conversations.services.streaming import message_stream
+from devtools.factories import make_model_version, make_patient
+from devtools.servers import free_port, inference_server_thread
+from training import storage
+from training.models import ModelVersion, ServingChange, ServingState, ShadowReply
+from training.serving import services as serving
+from training.serving.state import serving_state_get, serving_view_forget
+from training.tests.conftest import SYSTEM_PROMPT
+
+REPLIES = {"a": "Take one slow breath with me.", "b": "Write down one small step for tomorrow."}
+NAMES = {"a": "model_20260301_000001", "b": "model_20260301_000002"}
+
+
+def _train(tiny_base_model, out, reply: str) -> None:
+    from training.pipeline import TrainConfig, adapter_train
+
+    conversations = [[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text},
+                      {"role": "assistant", "content": reply}]
+                     for text in ("I feel lonely.", "I can't sleep.", "Work is too much.", "My exams scare me.",
+                                  "Hello", "I had a bad day.")]
+    adapter_train(TrainConfig(base_model=str(tiny_base_model), output_dir=out, epochs=40, batch_size=6,
+                              learning_rate=1e-2, lora_r=4, lora_alpha=16, lora_dropout=0.0, max_length=128),
+                  conversations, conversations[:1])
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_base_model, tmp_path_factory):
+    """Two published versions: one trained to answer REPLIES["a"], one REPLIES["b"]."""
+    root = tmp_path_factory.mktemp("serving")
+    storage_dir = root / "trained_models"
+    paths = {}
+    for key, reply in REPLIES.items():
+        _train(tiny_base_model, root / key, reply)
+        staging = storage.staging_dir_create(storage_dir, run_id=1)
+        shutil.copytree(root / key, staging, dirs_exist_ok=True)
+        storage.manifest_write(staging, description={"name": NAMES[key], "base_model": str(tiny_base_model)})
+        paths[key] = storage.version_publish(staging, storage_dir=storage_dir, name=NAMES[key])
+    return storage_dir, paths
+
+
+@pytest.fixture(scope="module")
+def inference_url(tiny_base_model, adapters):
+    with inference_server_thread(base_model=tiny_base_model, storage_dir=adapters[0]) as url:
+        yield url
+
+
+@pytest.fixture
+def served(settings, tiny_base_model, adapters, inference_url, fake_groq):
+    from conversations.providers.openai_compat import reset_clients
+
+    settings.INFERENCE_URL = inference_url
+    settings.INFERENCE_TEMPERATURE = 0.0  # greedy: each version says what it was trained to say
+    settings.INFERENCE_MAX_TOKENS = 24
+    settings.BASE_MODEL = str(tiny_base_model)
+    settings.MODEL_STORAGE_DIR = adapters[0]
+    settings.THERAPIST_SYSTEM_PROMPT = SYSTEM_PROMPT
+    settings.CHAT_HISTORY_MESSAGES = 1
+    settings.SERVING_SIGNOFFS_REQUIRED = 1
+    serving_view_forget()
+    reset_clients()
+    yield settings
+    serving_view_forget()
+    reset_clients()
+
+
+def _version(adapters, key, tiny_base_model, **extra) -> ModelVersion:
+    return make_model_version(adapters[1][key], base_model=str(tiny_base_model), **extra)
+
+
+@pytest.fixture
+def version_a(db, adapters, tiny_base_model):
+    return _version(adapters, "a", tiny_base_model)
+
+
+@pytest.fixture
+def version_b(db, adapters, tiny_base_model):
+    return _version(adapters, "b", tiny_base_model)
+
+
+def _signed(version, clinician):
+    serving.model_version_sign_off(version=version, clinician=clinician, note="read the evaluation")
+    return version
+
+
+def _reply(patient, text="I feel lonely."):
+    return message_send(conversation=conversation_create(patient=patient), content=text).reply
+
+
+def test_learning_mode_until_a_signed_off_version_is_promoted(served, version_a, patient, clinician, staff_user):
+    assert serving_state_get().mode == "hosted" and _reply(patient).provider == "groq"
+    with pytest.raises(serving.ServingError, match="0 of the 1 clinician sign-offs"):
+        serving.model_version_promote(version=version_a, actor=staff_user)
+    _signed(version_a, clinician)
+    serving.model_version_promote(version=version_a, actor=staff_user, reason="better on the evaluation set")
+
+    reply = _reply(patient)
+    assert (reply.provider, reply.model_name) == ("local", version_a.name)
+    assert reply.content.startswith(REPLIES["a"]) and reply.fallback_reason == ""
+    change = ServingChange.objects.get()
+    assert (change.action, change.to_version, change.actor_label, change.reason) == (
+        "promote", version_a.name, staff_user.username, "better on the evaluation set")
+
+
+def test_streamed_replies_come_from_the_promoted_version(served, version_a, patient, clinician, staff_user):
+    serving.model_version_promote(version=_signed(version_a, clinician), actor=staff_user)
+    conversation = conversation_create(patient=patient)
+
+    async def collect():
+        return [event async for event in message_stream(conversation=conversation, content="I can't sleep.")]
+
+    events = async_to_sync(collect)()
+    text = "".join(e.data["text"] for e in events if e.type == "delta")
+    done = events[-1].data
+    assert text.startswith(REPLIES["a"]) and (done["provider"], done["model"]) == ("local", version_a.name)
+
+
+def test_rollback_goes_to_the_previous_version_then_to_groq(served, version_a, version_b, patient, clinician,
+                                                            staff_user):
+    for version in (version_a, version_b):
+        serving.model_version_promote(version=_signed(version, clinician), actor=staff_user)
+    assert _reply(patient).content.startswith(REPLIES["b"])
+
+    serving.serving_rollback(actor=staff_user, reason="B sounds cold")
+    reply = _reply(patient)
+    assert (reply.model_name, reply.content[: len(REPLIES["a"])]) == (version_a.name, REPLIES["a"])
+
+    serving.serving_rollback(actor=staff_user)  # B was rolled back from: never chosen again
+    assert serving_state_get().mode == "hosted" and _reply(patient).provider == "groq"
+    assert [c.action for c in ServingChange.objects.order_by("id")] == ["promote", "promote", "rollback", "rollback"]
+    with pytest.raises(serving.ServingError, match="nothing to roll back"):
+        serving.serving_rollback(actor=staff_user)
+
+
+def test_a_version_with_a_corrupted_file_or_manifest_is_refused_and_never_serves(
+        served, version_a, version_b, adapters, patient, clinician, staff_user, tmp_path):
+    broken = tmp_path / "model_20260301_000009"
+    shutil.copytree(adapters[1]["a"], broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not the weights")
+    tampered = make_model_version(broken, base_model=version_a.base_model)
+    _signed(tampered, clinician)
+    with pytest.raises(serving.ServingError, match="does not match its sha256"):
+        serving.model_version_promote(version=tampered, actor=staff_user)
+    tampered.refresh_from_db()
+    assert tampered.status == "failed" and "sha256" in tampered.verification_error
+
+    unreadable = tmp_path / "model_20260301_000010"
+    shutil.copytree(adapters[1]["b"], unreadable)
+    manifest_ok = make_model_version(unreadable, base_model=version_a.base_model)
+    (unreadable / storage.MANIFEST).write_text("{not json", encoding="utf-8")
+    _signed(manifest_ok, clinician)
+    with pytest.raises(serving.ServingError, match="manifest"):
+        serving.model_version_promote(version=manifest_ok, actor=staff_user)
+    assert serving_state_get().mode == "hosted" and _reply(patient).provider == "groq"
+
+
+def test_a_version_the_inference_server_cannot_load_is_refused(served, settings, version_a, clinician, staff_user):
+    settings.INFERENCE_URL = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens
+    with pytest.raises(serving.ServingError, match="could not be reached"):
+        serving.model_version_promote(version=_signed(version_a, clinician), actor=staff_user)
+    assert serving_state_get().active_version is None
+
+
+def test_a_local_failure_falls_back_to_groq_and_the_failure_rate_reverts_serving(
+        served, settings, version_a, patient, clinician, staff_user, caplog, django_capture_on_commit_callbacks):
+    serving.model_version_promote(version=_signed(version_a, clinician), actor=staff_user)
+    settings.INFERENCE_URL = f"http://127.0.0.1:{free_port()}/v1"  # the inference server is gone
+    settings.SERVING_REVERT_MIN_REQUESTS, settings.SERVING_REVERT_MAX_RATE = 3, 0.5
+
+    replies = []
+    for i in range(3):
+        assert serving_state_get().mode == "local"
+        with django_capture_on_commit_callbacks(execute=True):
+            replies.append(_reply(patient, f"message {i}"))
+    assert all(r.provider == "groq" and r.status == "ok" and "could not be reached" in r.fallback_reason
+               for r in replies)
+    state = serving_state_get()
+    assert state.mode == "hosted" and "reverted to hosted by itself" in state.alert
+    assert ServingChange.objects.filter(action="auto_revert").count() == 1
+    assert "Serving reverted to hosted automatically" in caplog.text
+    assert Message.objects.filter(role="patient").count() == 3  # every message kept, answered once
+    assert Message.objects.filter(role="assistant").count() == 3
+
+
+def test_an_erasure_takes_a_version_trained_on_that_patient_out_of_serving(
+        served, adapters, tiny_base_model, version_a, clinician, staff_user, django_capture_on_commit_callbacks):
+    from conversations.accounts.services import patient_erase
+
+    erased = make_patient("leaving_patient")
+    conversation = conversation_create(patient=erased)
+    trained_on_them = _version(adapters, "b", tiny_base_model, conversation_ids=[conversation.pk])
+    for version in (version_a, trained_on_them):
+        serving.model_version_promote(version=_signed(version, clinician), actor=staff_user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        patient_erase(user=erased, actor=erased)
+
+    trained_on_them.refresh_from_db()
+    state = serving_state_get()
+    assert trained_on_them.trained_on_erased_data
+    assert (state.mode, state.active_version) == ("local", version_a) and "erased" in state.alert
+    assert ServingChange.objects.filter(action="erasure", from_version=trained_on_them.name).exists()
+    with pytest.raises(serving.ServingError, match="erased"):
+        serving.model_version_promote(version=trained_on_them, actor=staff_user)
+
+
+def test_retiring_the_active_version_goes_back_to_the_previous_one(served, version_a, version_b, clinician,
+                                                                   staff_user):
+    for version in (version_a, version_b):
+        serving.model_version_promote(version=_signed(version, clinician), actor=staff_user)
+    serving.model_version_retire(version=version_b, actor=staff_user, reason="too terse")
+    assert serving_state_get().active_version == version_a
+    with pytest.raises(serving.ServingError, match="retired"):
+        serving.model_version_promote(version=version_b, actor=staff_user)
+
+
+def test_shadow_replies_are_stored_and_rated_blind_but_never_shown(served, version_b, patient, clinician,
+                                                                   staff_user, django_capture_on_commit_callbacks):
+    from django_q.models import OrmQ
+
+    from training import tasks
+
+    serving.serving_mode_set(mode="shadow", actor=staff_user, shadow_version=version_b, reason="collect pairs")
+    api = APIClient()
+    api.force_authenticate(patient)
+    conversation = conversation_create(patient=patient)
+    with django_capture_on_commit_callbacks(execute=True):
+        turn = api.post(f"/api/v1/conversations/{conversation.pk}/messages/", {"content": "I feel lonely."},
+                        format="json").json()
+    assert turn["reply"]["provider"] == "groq"
+    queued = [task for task in OrmQ.objects.all() if task.func() == "training.tasks.shadow_reply_generate"]
+    assert len(queued) == 1
+    tasks.shadow_reply_generate(*queued[0].args())
+
+    shadow = ShadowReply.objects.get()
+    assert shadow.content.startswith(REPLIES["b"]) and shadow.version == version_b
+    page = api.get(f"/api/v1/conversations/{conversation.pk}/").content.decode()
+    assert REPLIES["b"] not in page and REPLIES["b"] not in turn["reply"]["content"]
+
+    rater = APIClient()
+    rater.force_authenticate(clinician)
+    pair = rater.get("/api/v1/shadow-pairs/").json()["results"][0]
+    assert {pair["A"][: len(REPLIES["b"])], pair["B"][: len(REPLIES["b"])]} >= {REPLIES["b"]}
+    candidate_side = "A" if pair["A"].startswith(REPLIES["b"]) else "B"
+    revealed = rater.post(f"/api/v1/shadow-pairs/{pair['id']}/rate/", {"choice": candidate_side}, format="json")
+    assert revealed.json() == {"preferred": "candidate", "candidate_was": candidate_side, "version": version_b.name}
+    again = rater.post(f"/api/v1/shadow-pairs/{pair['id']}/rate/", {"choice": "A"}, format="json")
+    assert again.status_code == 409 and rater.get("/api/v1/shadow-pairs/").json()["results"] == []
+
+
+def test_every_change_is_audited_and_the_history_is_append_only(served, version_a, clinician, staff_user):
+    from therapist_ai.models import AuditEvent
+
+    serving.model_version_promote(version=_signed(version_a, clinician), actor=staff_user)
+    serving.serving_mode_set(mode="hosted", actor=staff_user, reason="pause")
+    assert list(ServingChange.objects.order_by("id").values_list("action", "from_mode", "to_mode")) == [
+        ("promote", "hosted", "local"), ("mode", "local", "hosted")]
+    assert set(AuditEvent.objects.filter(action__startswith="serving.").values_list("action", flat=True)) == {
+        "serving.promote", "serving.mode"}
+    assert ServingState.objects.count() == 1
