@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from devtools.factories import make_patient, make_transcript
-from devtools.servers import database_url
+from devtools.servers import database_url, inference_server_thread
 
 EXCHANGES = [
     ("I feel anxious before work every morning.", "That sounds hard. What part of the morning feels worst?"),
@@ -106,3 +107,82 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.2, what: str = "c
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# ----------------------------------------------------------------------------- serving
+
+REPLIES = {"a": "Take one slow breath with me.", "b": "Write down one small step for tomorrow."}
+NAMES = {"a": "model_20260301_000001", "b": "model_20260301_000002"}
+
+
+def _train(tiny_base_model, out, reply: str) -> None:
+    from training.pipeline import TrainConfig, adapter_train
+
+    conversations = [[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text},
+                      {"role": "assistant", "content": reply}]
+                     for text in ("I feel lonely.", "I can't sleep.", "Work is too much.", "My exams scare me.",
+                                  "Hello", "I had a bad day.")]
+    adapter_train(TrainConfig(base_model=str(tiny_base_model), output_dir=out, epochs=40, batch_size=6,
+                              learning_rate=1e-2, lora_r=4, lora_alpha=16, lora_dropout=0.0, max_length=128),
+                  conversations, conversations[:1])
+
+
+@pytest.fixture(scope="session")
+def adapters(tiny_base_model, tmp_path_factory):
+    """Two published versions: one trained to answer REPLIES["a"], one REPLIES["b"]."""
+    from training import storage
+
+    root = tmp_path_factory.mktemp("serving")
+    storage_dir = root / "trained_models"
+    paths = {}
+    for key, reply in REPLIES.items():
+        _train(tiny_base_model, root / key, reply)
+        staging = storage.staging_dir_create(storage_dir, run_id=1)
+        shutil.copytree(root / key, staging, dirs_exist_ok=True)
+        storage.manifest_write(staging, description={"name": NAMES[key], "base_model": str(tiny_base_model)})
+        paths[key] = storage.version_publish(staging, storage_dir=storage_dir, name=NAMES[key])
+    return storage_dir, paths
+
+
+@pytest.fixture(scope="session")
+def inference_url(tiny_base_model, adapters):
+    with inference_server_thread(base_model=tiny_base_model, storage_dir=adapters[0]) as url:
+        yield url
+
+
+@pytest.fixture
+def served(settings, tiny_base_model, adapters, inference_url, fake_groq):
+    """Settings pointing the chat flow at the inference server (learning mode until a promotion)."""
+    from conversations.providers.openai_compat import reset_clients
+    from training.serving.state import serving_view_forget
+
+    settings.INFERENCE_URL = inference_url
+    settings.INFERENCE_TEMPERATURE = 0.0  # greedy: each version says what it was trained to say
+    settings.INFERENCE_MAX_TOKENS = 24
+    settings.BASE_MODEL = str(tiny_base_model)
+    settings.MODEL_STORAGE_DIR = adapters[0]
+    settings.THERAPIST_SYSTEM_PROMPT = SYSTEM_PROMPT
+    settings.CHAT_HISTORY_MESSAGES = 1
+    settings.SERVING_SIGNOFFS_REQUIRED = 1
+    serving_view_forget()
+    reset_clients()
+    yield settings
+    serving_view_forget()
+    reset_clients()
+
+
+def served_version(adapters, key, tiny_base_model, **extra):
+    """The database rows of the published adapter ``key`` ("a" or "b")."""
+    from devtools.factories import make_model_version
+
+    return make_model_version(adapters[1][key], base_model=str(tiny_base_model), **extra)
+
+
+@pytest.fixture
+def version_a(db, adapters, tiny_base_model):
+    return served_version(adapters, "a", tiny_base_model)
+
+
+@pytest.fixture
+def version_b(db, adapters, tiny_base_model):
+    return served_version(adapters, "b", tiny_base_model)

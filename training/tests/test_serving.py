@@ -19,81 +19,12 @@ from conversations.models import Message
 from conversations.services.chat import conversation_create, message_send
 from conversations.services.streaming import message_stream
 from devtools.factories import make_model_version, make_patient
-from devtools.servers import free_port, inference_server_thread
+from devtools.servers import free_port
 from training import storage
-from training.models import ModelVersion, ServingChange, ServingState, ShadowReply
+from training.models import ServingChange, ServingState, ShadowReply
 from training.serving import services as serving
-from training.serving.state import serving_state_get, serving_view_forget
-from training.tests.conftest import SYSTEM_PROMPT
-
-REPLIES = {"a": "Take one slow breath with me.", "b": "Write down one small step for tomorrow."}
-NAMES = {"a": "model_20260301_000001", "b": "model_20260301_000002"}
-
-
-def _train(tiny_base_model, out, reply: str) -> None:
-    from training.pipeline import TrainConfig, adapter_train
-
-    conversations = [[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text},
-                      {"role": "assistant", "content": reply}]
-                     for text in ("I feel lonely.", "I can't sleep.", "Work is too much.", "My exams scare me.",
-                                  "Hello", "I had a bad day.")]
-    adapter_train(TrainConfig(base_model=str(tiny_base_model), output_dir=out, epochs=40, batch_size=6,
-                              learning_rate=1e-2, lora_r=4, lora_alpha=16, lora_dropout=0.0, max_length=128),
-                  conversations, conversations[:1])
-
-
-@pytest.fixture(scope="module")
-def adapters(tiny_base_model, tmp_path_factory):
-    """Two published versions: one trained to answer REPLIES["a"], one REPLIES["b"]."""
-    root = tmp_path_factory.mktemp("serving")
-    storage_dir = root / "trained_models"
-    paths = {}
-    for key, reply in REPLIES.items():
-        _train(tiny_base_model, root / key, reply)
-        staging = storage.staging_dir_create(storage_dir, run_id=1)
-        shutil.copytree(root / key, staging, dirs_exist_ok=True)
-        storage.manifest_write(staging, description={"name": NAMES[key], "base_model": str(tiny_base_model)})
-        paths[key] = storage.version_publish(staging, storage_dir=storage_dir, name=NAMES[key])
-    return storage_dir, paths
-
-
-@pytest.fixture(scope="module")
-def inference_url(tiny_base_model, adapters):
-    with inference_server_thread(base_model=tiny_base_model, storage_dir=adapters[0]) as url:
-        yield url
-
-
-@pytest.fixture
-def served(settings, tiny_base_model, adapters, inference_url, fake_groq):
-    from conversations.providers.openai_compat import reset_clients
-
-    settings.INFERENCE_URL = inference_url
-    settings.INFERENCE_TEMPERATURE = 0.0  # greedy: each version says what it was trained to say
-    settings.INFERENCE_MAX_TOKENS = 24
-    settings.BASE_MODEL = str(tiny_base_model)
-    settings.MODEL_STORAGE_DIR = adapters[0]
-    settings.THERAPIST_SYSTEM_PROMPT = SYSTEM_PROMPT
-    settings.CHAT_HISTORY_MESSAGES = 1
-    settings.SERVING_SIGNOFFS_REQUIRED = 1
-    serving_view_forget()
-    reset_clients()
-    yield settings
-    serving_view_forget()
-    reset_clients()
-
-
-def _version(adapters, key, tiny_base_model, **extra) -> ModelVersion:
-    return make_model_version(adapters[1][key], base_model=str(tiny_base_model), **extra)
-
-
-@pytest.fixture
-def version_a(db, adapters, tiny_base_model):
-    return _version(adapters, "a", tiny_base_model)
-
-
-@pytest.fixture
-def version_b(db, adapters, tiny_base_model):
-    return _version(adapters, "b", tiny_base_model)
+from training.serving.state import serving_state_get
+from training.tests.conftest import REPLIES, served_version
 
 
 def _signed(version, clinician):
@@ -206,7 +137,7 @@ def test_an_erasure_takes_a_version_trained_on_that_patient_out_of_serving(
 
     erased = make_patient("leaving_patient")
     conversation = conversation_create(patient=erased)
-    trained_on_them = _version(adapters, "b", tiny_base_model, conversation_ids=[conversation.pk])
+    trained_on_them = served_version(adapters, "b", tiny_base_model, conversation_ids=[conversation.pk])
     for version in (version_a, trained_on_them):
         serving.model_version_promote(version=_signed(version, clinician), actor=staff_user)
 
