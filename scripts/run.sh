@@ -22,7 +22,7 @@ case "${DEBUG,,}" in
   *) echo "run.sh: DEBUG must be a boolean (1/0, true/false, yes/no, on/off), got '$DEBUG'" >&2; exit 2 ;;
 esac
 
-processes=(web worker training)
+processes=(web worker training inference)
 if [ -z "${GROQ_API_KEY:-}" ]; then
   if [ "$debug" = 1 ]; then
     processes+=(dev-responder)

@@ -12,12 +12,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PORT=${PORT:-8000}  # honcho gives the first process (web) this port
 
-training=${START_TRAINING_WORKER:-0}
-case "${training,,}" in
-  1|true|yes|on) processes=(web worker training) ;;
-  0|false|no|off|"") processes=(web worker) ;;
-  *) echo "start_all.sh: START_TRAINING_WORKER must be a boolean (1/0, true/false, yes/no, on/off), got '$START_TRAINING_WORKER'" >&2
-     exit 2 ;;
-esac
+processes=(web worker)
+flag() {  # flag NAME VALUE PROCESS: add PROCESS when the boolean VALUE is on
+  case "${2,,}" in
+    1|true|yes|on) processes+=("$3") ;;
+    0|false|no|off|"") ;;
+    *) echo "start_all.sh: $1 must be a boolean (1/0, true/false, yes/no, on/off), got '$2'" >&2; exit 2 ;;
+  esac
+}
+flag START_TRAINING_WORKER "${START_TRAINING_WORKER:-0}" training
+flag START_INFERENCE "${START_INFERENCE:-0}" inference
 # No .env file (-e /dev/null): the platform's environment is the whole configuration.
 exec honcho start -e /dev/null -f Procfile -p "$PORT" "${processes[@]}"

@@ -270,8 +270,13 @@ def adapter_train(
     eval_conversations: list[list[dict]],
     *,
     on_progress: Callable[[Progress], None] | None = None,
+    compare_with: tuple[str, Path] | None = None,
 ) -> TrainResult:
-    """Fine-tune a LoRA adapter and save it (with the tokenizer) into ``config.output_dir``."""
+    """Fine-tune a LoRA adapter and save it (with the tokenizer) into ``config.output_dir``.
+
+    ``compare_with``: (name, adapter directory) of the version serving now; its held-out loss on
+    the same conversations is measured too (``active_eval_loss``), so staff compare like with like.
+    """
     import torch
 
     torch.manual_seed(config.seed)
@@ -308,6 +313,8 @@ def adapter_train(
     out_dir = Path(config.output_dir)
     trainer.save_model(str(out_dir))
     _remove_tree(out_dir / "_trainer")
+    if compare_with is not None:
+        metrics.update(_compared(peft_model, compare_with, eval_rows, config, tokenizer.pad_token_id))
     return TrainResult(
         output_dir=out_dir,
         steps=int(trainer.state.global_step),
@@ -319,6 +326,21 @@ def adapter_train(
         device=device,
         dtype=dtype,
     )
+
+
+def _compared(peft_model, compare_with: tuple[str, Path], rows: list[dict], config: TrainConfig,
+              pad_token_id: int) -> dict:
+    """Held-out loss of another adapter (the active version) on the same rows; never fails the run."""
+    name, path = compare_with
+    try:
+        peft_model.load_adapter(str(path), adapter_name="compare")
+        peft_model.set_adapter("compare")
+        result = eval_loss(peft_model, rows, batch_size=config.eval_batch_size, pad_token_id=pad_token_id)
+    except Exception as exc:  # a version of another base, unreadable files: report, do not fail
+        return {"active_version": name, "active_eval_error": f"{type(exc).__name__}: {exc}"[:300]}
+    finally:
+        peft_model.set_adapter("default")
+    return {"active_version": name, "active_eval_loss": result["loss"], "active_eval_perplexity": result["perplexity"]}
 
 
 def _remove_tree(path: Path) -> None:

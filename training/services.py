@@ -285,10 +285,21 @@ def _train(run_id: int, heartbeat: _Heartbeat, on_progress):
     del examples
     staging = storage.staging_dir_create(settings.MODEL_STORAGE_DIR, run_id=run_id)
     config = train_config(output_dir=staging)
-    result = adapter_train(config, train, held_out, on_progress=_progress_writer(run_id, heartbeat, on_progress))
+    result = adapter_train(config, train, held_out, on_progress=_progress_writer(run_id, heartbeat, on_progress),
+                           compare_with=_serving_version(config.base_model))
     if heartbeat.lost.is_set():
         raise RunAborted("the run was failed while training (heartbeat lost)")
     return staging, snapshot, (config, result)
+
+
+def _serving_version(base_model: str) -> tuple[str, Path] | None:
+    """The version answering patients now, if it was trained on the same base (to compare with)."""
+    from training.serving.state import serving_state_get
+
+    active = serving_state_get().active_version
+    if active is None or active.base_model != base_model or not Path(active.path).is_dir():
+        return None
+    return active.name, Path(active.path)
 
 
 def _publish(run_id: int, staging: Path, snapshot: DatasetSnapshot, config_result) -> ModelVersion:

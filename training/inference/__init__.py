@@ -38,7 +38,7 @@ class ServerConfig:
     storage_dir: Path = Path("trained_models")  # MODEL_STORAGE_DIR: the model versions
     base_model: Path = field(default_factory=lambda: Path(_default_base_model()))
     max_tokens: int = 512  # cap on a reply's tokens (a request may ask for fewer)
-    timeout: float = 60.0  # seconds from a request's arrival to its cut (finish_reason "length")
+    timeout: float = 30.0  # seconds from a request's arrival to its cut (finish_reason "length")
     max_batch: int = 8  # chats decoded together
     batch_wait: float = 0.005  # seconds an idle engine waits for company before a prefill
     max_waiting: int = 256  # queued requests beyond this get 503

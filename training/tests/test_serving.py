@@ -207,3 +207,47 @@ def test_every_change_is_audited_and_the_history_is_append_only(served, version_
     assert set(AuditEvent.objects.filter(action__startswith="serving.").values_list("action", flat=True)) == {
         "serving.promote", "serving.mode"}
     assert ServingState.objects.count() == 1
+
+
+def test_a_new_version_is_evaluated_side_by_side_with_the_active_version_and_groq(
+        served, version_a, version_b, clinician, staff_user, client):
+    from training import evaluation
+    from training.models import EvalPrompt, EvalReply
+
+    serving.model_version_promote(version=_signed(version_a, clinician), actor=staff_user)
+    prompts = EvalPrompt.objects.filter(active=True).count()
+    assert prompts >= 10  # the shipped set (training/data/eval_prompts.jsonl), seeded by a migration
+
+    result = evaluation.version_evaluate(version_id=version_b.pk)
+
+    assert result.status == "done" and result.active_version == version_a.name
+    replies = EvalReply.objects.filter(evaluation=result)
+    assert replies.count() == 3 * prompts
+    # Each version answers what it was trained to (the tiny model may cut the sentence short).
+    assert all(r.content.startswith(REPLIES["b"][:5]) for r in replies.filter(responder="candidate"))
+    assert all(r.content.startswith(REPLIES["a"][:4]) for r in replies.filter(responder="active"))
+    assert all(r.model_name == served.GROQ_MODEL and r.content for r in replies.filter(responder="hosted"))
+    assert result.summary["candidate"]["replies"] == prompts and result.summary["candidate"]["unsafe"] == 0
+
+    client.force_login(clinician)  # clinicians read the evidence before they sign off
+    page = client.get(f"/admin/training/modelversion/{version_b.pk}/change/").content.decode()
+    assert "Evaluation prompts, side by side" in page and REPLIES["b"][:5] in page and REPLIES["a"][:4] in page
+    api = APIClient()
+    api.force_authenticate(clinician)
+    body = api.get(f"/api/v1/model-versions/{version_b.pk}/evaluation/").json()
+    assert body["status"] == "done" and len(body["replies"]) == 3 * prompts
+
+
+def test_a_training_run_measures_the_active_version_on_the_same_held_out_conversations(
+        served, version_a, clinician, staff_user, train_settings):
+    from training import services as runs
+    from training.tests.conftest import approved_transcripts
+
+    serving.model_version_promote(version=_signed(version_a, clinician), actor=staff_user)
+    approved_transcripts(4, clinician=clinician)
+    run = runs.training_run_request(trigger="manual", enqueue=False)
+    version = runs.training_run_execute(run_id=run.pk)
+
+    assert version.metrics["active_version"] == version_a.name
+    assert version.metrics["active_eval_loss"] > 0 and version.metrics["active_eval_perplexity"] > 1
+    assert version.metrics["eval_examples"] == version.snapshot.eval_count
