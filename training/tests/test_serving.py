@@ -251,3 +251,31 @@ def test_a_training_run_measures_the_active_version_on_the_same_held_out_convers
     assert version.metrics["active_version"] == version_a.name
     assert version.metrics["active_eval_loss"] > 0 and version.metrics["active_eval_perplexity"] > 1
     assert version.metrics["eval_examples"] == version.snapshot.eval_count
+
+
+def test_a_local_model_that_dies_mid_reply_is_replaced_by_a_groq_reply(served, settings, version_a, patient,
+                                                                       clinician, staff_user):
+    from conversations.providers.openai_compat import reset_clients
+    from devtools.fake_groq import FakeGroq
+
+    serving.model_version_promote(version=_signed(version_a, clinician), actor=staff_user)
+    conversation = conversation_create(patient=patient)
+    with FakeGroq(tokens_per_second=400) as dying:  # speaks the same chunks, then cuts the connection
+        dying.configure(fault="drop", drop_after_chunks=6,
+                        reply="Hi. Yes. I am the local model and I stop in the middle of this sentence.")
+        settings.INFERENCE_URL = dying.base_url.rstrip("/") + "/openai/v1"
+        reset_clients()
+
+        async def collect():
+            return [event async for event in message_stream(conversation=conversation, content="I feel lonely.")]
+
+        events = async_to_sync(collect)()
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["patient", "delta"] and events[1].data["text"].startswith("Hi.")  # the local model's
+    assert "replace" in kinds and kinds[-1] == "done"
+    after = kinds.index("replace")
+    assert events[after].data["text"] == ""  # what the local model had shown is taken back
+    shown = "".join(e.data["text"] for e in events[after:] if e.type == "delta")
+    reply = Message.objects.get(role="assistant")
+    assert (reply.provider, reply.status) == ("groq", "ok") and reply.content == shown
+    assert "dropped" in reply.fallback_reason and events[-1].data["provider"] == "groq"
