@@ -16,7 +16,9 @@ class PatientProfile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patient_profile"
     )
     phone = models.CharField(max_length=40, blank=True)
-    terms_accepted_at = models.DateTimeField()
+    # Empty for a patient made outside the sign-up page (the admin, a script): they have not
+    # seen the terms page, and their conversations are not used for training until they consent.
+    terms_accepted_at = models.DateTimeField(null=True, blank=True)
     training_consent = models.BooleanField(
         default=False, help_text="May this patient's conversations be used to improve the model?"
     )

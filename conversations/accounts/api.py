@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from django.contrib.auth import logout
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -15,8 +14,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from conversations.accounts.selectors import patient_data_export
-from conversations.accounts.services import patient_consent_set, patient_erase
-from conversations.models import PatientProfile
+from conversations.accounts.services import patient_consent_set, patient_erase, patient_profile_ensure
 from therapist_ai.audit import audit_record
 from therapist_ai.roles import is_patient
 
@@ -72,7 +70,7 @@ class MeConsentView(APIView):
 
     @extend_schema(responses=ConsentSerializer)
     def get(self, request):
-        return Response(ConsentSerializer(get_object_or_404(PatientProfile, user=request.user)).data)
+        return Response(ConsentSerializer(patient_profile_ensure(user=request.user)).data)
 
     @extend_schema(request=ConsentSerializer, responses=ConsentSerializer)
     def put(self, request):

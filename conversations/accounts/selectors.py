@@ -28,7 +28,7 @@ def patient_data_export(user) -> dict:
                     "last_name": user.last_name, "date_joined": user.date_joined.isoformat()},
         "profile": None if profile is None else {
             "phone": profile.phone,
-            "terms_accepted_at": profile.terms_accepted_at.isoformat(),
+            "terms_accepted_at": profile.terms_accepted_at.isoformat() if profile.terms_accepted_at else None,
             "training_consent": profile.training_consent,
             "training_consent_changed_at": profile.training_consent_changed_at.isoformat(),
         },

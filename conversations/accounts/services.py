@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.accounts import erasure_queue
@@ -52,20 +52,35 @@ def patient_register(
     if errors:
         raise ValidationError(errors)
     user = User.objects.create_user(username=username, email=email.strip(), password=password)
-    user.groups.add(Group.objects.get_or_create(name=PATIENTS)[0])
     now = timezone.now()
     PatientProfile.objects.create(
         user=user, phone=phone.strip(), terms_accepted_at=now,
         training_consent=bool(training_consent), training_consent_changed_at=now,
     )
+    user.groups.add(Group.objects.get_or_create(name=PATIENTS)[0])
     audit_record(actor=user, action="patient.training_consent", target_type="user", target_id=user.pk,
            before="", after="granted" if training_consent else "declined", detail={"at": "sign-up"})
     return user
 
 
+def patient_profile_ensure(*, user) -> PatientProfile:
+    """The patient's profile; made (no training consent) for a patient who was put in the
+    Patients group outside the sign-up page, so every patient is a working patient."""
+    profile = PatientProfile.objects.filter(user=user).first()
+    if profile is not None:
+        return profile
+    try:
+        with transaction.atomic():
+            return PatientProfile.objects.create(user=user, training_consent=False,
+                                                 training_consent_changed_at=timezone.now())
+    except IntegrityError:  # made concurrently
+        return PatientProfile.objects.get(user=user)
+
+
 @transaction.atomic
 def patient_consent_set(*, user, training_consent: bool, actor=None) -> PatientProfile:
     """Change whether the patient's conversations may train the model (timestamped, audited)."""
+    patient_profile_ensure(user=user)
     profile = PatientProfile.objects.select_for_update().get(user=user)
     if profile.training_consent == bool(training_consent):
         return profile

@@ -14,8 +14,12 @@ from django.views.decorators.http import require_http_methods
 
 from conversations.accounts.forms import ConsentForm, DeleteAccountForm, SignUpForm
 from conversations.accounts.selectors import patient_data_export
-from conversations.accounts.services import patient_consent_set, patient_erase, patient_register
-from conversations.models import PatientProfile
+from conversations.accounts.services import (
+    patient_consent_set,
+    patient_erase,
+    patient_profile_ensure,
+    patient_register,
+)
 from therapist_ai.audit import audit_record
 from therapist_ai.roles import is_patient
 
@@ -56,7 +60,7 @@ def signup(request):
 @patient_required
 @require_http_methods(["GET", "POST"])
 def patient_settings(request):
-    profile = PatientProfile.objects.get(user=request.user)
+    profile = patient_profile_ensure(user=request.user)
     form = ConsentForm(request.POST if request.method == "POST" else None, initial={"training_consent": profile.training_consent})
     if request.method == "POST" and form.is_valid():
         profile = patient_consent_set(user=request.user, training_consent=form.cleaned_data["training_consent"])

@@ -134,3 +134,36 @@ def test_patient_can_change_password(patient_client, patient):
     assert response.status_code == 302 and response.url == reverse("password_change_done")
     patient.refresh_from_db()
     assert patient.check_password("Brand-new-lantern-77")
+
+
+@pytest.mark.parametrize("how", ["user.groups.add", "group.user_set.add", "legacy: no profile"])
+def test_a_patient_made_outside_the_sign_up_page_is_a_working_patient(db, client, how):
+    """The admin, a script or old data: every patient gets a profile (no training consent), and no
+    patient endpoint answers 500 for a missing one."""
+    from django.contrib.auth.models import Group, User
+    from rest_framework.test import APIClient
+
+    from conversations.models import PatientProfile
+    from therapist_ai.roles import PATIENTS
+
+    user = User.objects.create_user("made_by_admin", password="Another-tide-4159")
+    group, _ = Group.objects.get_or_create(name=PATIENTS)
+    if how == "group.user_set.add":
+        group.user_set.add(user)
+    else:
+        user.groups.add(group)
+    if how.startswith("legacy"):
+        PatientProfile.objects.filter(user=user).delete()
+    else:
+        assert PatientProfile.objects.get(user=user).training_consent is False
+
+    api = APIClient()
+    api.force_authenticate(user)
+    assert api.get("/api/v1/me/consent/").json()["training_consent"] is False
+    assert api.put("/api/v1/me/consent/", {"training_consent": True}, format="json").status_code == 200
+    assert PatientProfile.objects.get(user=user).training_consent is True
+    conversation = api.post("/api/v1/conversations/", {}, format="json")
+    assert conversation.status_code == 201
+    assert api.get("/api/v1/me/export/").json()["profile"]["terms_accepted_at"] is None
+    client.force_login(user)
+    assert client.get("/settings/").status_code == 200
