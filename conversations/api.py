@@ -13,8 +13,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
 
 from conversations.models import Conversation, Message
 from conversations.serializers import (
@@ -26,6 +24,7 @@ from conversations.serializers import (
     chat_turn_data,
 )
 from conversations.services import chat
+from conversations.throttles import ChatTurnThrottle
 from therapist_ai.roles import is_patient
 
 IDEMPOTENCY_KEY_MAX = 200  # Message.idempotency_key max_length
@@ -36,19 +35,6 @@ class IsPatient(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return is_patient(request.user)
-
-
-class MessagePostThrottle(SimpleRateThrottle):
-    """Per-user limit on chat turns (``DEFAULT_THROTTLE_RATES["message_post"]``)."""
-
-    scope = "message_post"
-
-    def get_rate(self):
-        # Read the live setting (not the class attribute captured at import time).
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
 def _idempotency_key(request) -> str | None:
@@ -124,7 +110,7 @@ class ConversationViewSet(
 
     def get_throttles(self):
         if self.action in ("messages", "retry"):
-            return [MessagePostThrottle()]
+            return [ChatTurnThrottle()]
         return super().get_throttles()
 
     def perform_create(self, serializer):

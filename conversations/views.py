@@ -27,6 +27,7 @@ from conversations.models import Message
 from conversations.safety.services import resources_for_display
 from conversations.services.chat import conversation_create, message_send, reply_retry
 from conversations.services.streaming import message_stream
+from conversations.throttles import ChatTurnThrottle, too_fast_message, wait_seconds
 from therapist_ai.roles import is_patient
 
 
@@ -61,7 +62,11 @@ def conversation_new(request):
 def conversation_detail(request, pk: int):
     conversation = selectors.conversation_of_patient(patient=request.user, conversation_id=pk)
     form = MessageForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
+    status = 200
+    if request.method == "POST" and form.is_valid() and (wait := wait_seconds(ChatTurnThrottle, request)):
+        form.add_error("content", too_fast_message(wait))  # the form keeps the text
+        status = 429
+    elif request.method == "POST" and form.is_valid():
         try:
             turn = message_send(conversation=conversation, content=form.cleaned_data["content"])
         except ValidationError as exc:
@@ -75,13 +80,16 @@ def conversation_detail(request, pk: int):
         "conversation": conversation,
         "transcript": selectors.transcript(conversation=conversation),
         "form": form,
-    })
+    }, status=status)
 
 
 @patient_required
 @require_POST
 def reply_retry_view(request, pk: int):
     message = selectors.retryable_of_patient(patient=request.user, message_id=pk)
+    if wait := wait_seconds(ChatTurnThrottle, request):
+        messages.error(request, f"Too many messages at once: please wait {wait} seconds and retry.")
+        return redirect(f"{reverse('conversations:detail', args=[message.conversation_id])}#latest")
     turn = reply_retry(message=message)
     if turn.reply is not None and turn.reply.status == Message.Status.FAILED:
         messages.error(request, f"The AI still couldn't reply: {turn.reply.failure_reason}")
@@ -102,7 +110,12 @@ def _stream_conversation(request, pk: int):
         return None, JsonResponse({"detail": "Log in to chat."}, status=403)
     if not is_patient(user):
         return None, JsonResponse({"detail": "This page is for patients."}, status=403)
-    return selectors.conversation_of_patient(patient=user, conversation_id=pk), None
+    conversation = selectors.conversation_of_patient(patient=user, conversation_id=pk)
+    if wait := wait_seconds(ChatTurnThrottle, request):
+        refusal = JsonResponse({"detail": too_fast_message(wait), "retry_after": wait}, status=429)
+        refusal["Retry-After"] = str(wait)
+        return None, refusal
+    return conversation, None
 
 
 @require_POST

@@ -382,6 +382,7 @@ REST_FRAMEWORK = {
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_THROTTLE_RATES": {
         "message_post": env.str("MESSAGE_THROTTLE_RATE", default="30/min"),
+        "signup": env.str("SIGNUP_THROTTLE_RATE", default="10/hour"),
         "anon": "60/min",
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -20,6 +20,7 @@ from conversations.accounts.services import (
     patient_profile_ensure,
     patient_register,
 )
+from conversations.throttles import SignupThrottle, wait_seconds
 from therapist_ai.audit import audit_record
 from therapist_ai.roles import is_patient
 
@@ -44,6 +45,10 @@ def signup(request):
     if request.user.is_authenticated:
         return redirect("conversations:list")
     form = SignUpForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and (wait := wait_seconds(SignupThrottle, request)):
+        form.add_error(None, f"Too many sign-ups from your network just now. Please try again in {wait // 60 + 1} "
+                             "minutes.")
+        return render(request, "registration/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         try:
             user = patient_register(**form.cleaned_data)
