@@ -61,6 +61,7 @@ class Message(models.Model):
     class Status(models.TextChoices):
         OK = "ok", "OK"
         FAILED = "failed", "Failed"
+        PENDING = "pending", "Being answered again"  # a retry claimed it (``claimed_at``)
 
     class SafetyLevel(models.TextChoices):
         NONE = "none", "None"
@@ -92,6 +93,9 @@ class Message(models.Model):
     safety_categories = models.JSONField(default=list, blank=True)
     # A retried API post with the same Idempotency-Key returns the first result.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # When a retry claimed this failed reply (status pending); a claim older than
+    # ``RETRY_CLAIM_SECONDS`` is abandoned (the process died) and may be claimed again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -101,7 +105,13 @@ class Message(models.Model):
                 fields=["conversation", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
                 name="message_unique_idempotency_key",
-            )
+            ),
+            # One reply per patient message: retries update it in place, never add a second.
+            models.UniqueConstraint(
+                fields=["reply_to"],
+                condition=Q(role="assistant", reply_to__isnull=False),
+                name="message_one_reply_per_patient_message",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from conversations.models import Conversation, Message
 from conversations.services.turns import (
@@ -46,18 +50,36 @@ def message_send(*, conversation: Conversation, content: str, idempotency_key: s
 NO_REPLY = "No reply was stored (the server stopped while answering)."
 
 
-@transaction.atomic
+# A retry that claimed a reply and has not stored an answer after this long died with its process.
+RETRY_CLAIM_SECONDS = 120
+
+
 def _unanswered_claim(patient_message: Message) -> Message:
     """The reply slot of a patient message left without any reply: a failed reply to retry.
 
-    The row lock (an IMMEDIATE transaction on SQLite) makes two concurrent claims agree.
+    The row lock (an IMMEDIATE transaction on SQLite) and the one-reply constraint make two
+    concurrent claims agree (and a first answer still in flight cannot add a second reply).
     """
-    locked = Message.objects.select_for_update().get(pk=patient_message.pk)
-    existing = locked.replies.order_by("id").first()
-    if existing is not None:
-        return existing
-    return Message.objects.create(conversation_id=locked.conversation_id, role=Message.Role.ASSISTANT,
-                                  reply_to=locked, status=Message.Status.FAILED, failure_reason=NO_REPLY)
+    try:
+        with transaction.atomic():
+            locked = Message.objects.select_for_update().get(pk=patient_message.pk)
+            existing = locked.replies.order_by("id").first()
+            if existing is not None:
+                return existing
+            return Message.objects.create(conversation_id=locked.conversation_id, role=Message.Role.ASSISTANT,
+                                          reply_to=locked, status=Message.Status.FAILED, failure_reason=NO_REPLY)
+    except IntegrityError:  # the first answer (or another claim) stored its reply just now
+        return patient_message.replies.get()
+
+
+def _retry_claim(reply: Message) -> bool:
+    """failed -> pending, atomically: exactly one retry asks the model (an abandoned claim may be
+    taken over)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=RETRY_CLAIM_SECONDS)
+    return bool(Message.objects.filter(pk=reply.pk).filter(
+        Q(status=Message.Status.FAILED) | Q(status=Message.Status.PENDING, claimed_at__lt=stale)
+    ).update(status=Message.Status.PENDING, claimed_at=now))
 
 
 def reply_retry(*, message: Message) -> ChatTurn:
@@ -73,7 +95,7 @@ def reply_retry(*, message: Message) -> ChatTurn:
     if reply.role != Message.Role.ASSISTANT or reply.reply_to is None:
         raise ValidationError("Only an assistant reply can be retried.")
     patient_message = reply.reply_to
-    if reply.status != Message.Status.FAILED:
+    if not _retry_claim(reply):  # answered already, or another retry is answering it now
         return turn_of(patient_message, created=False)
     screen, _ = input_screen(patient_message)
     answer(patient_message, screen, update=reply)

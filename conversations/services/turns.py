@@ -137,15 +137,22 @@ def reply_store(*, patient_message: Message, content: str, status: str = Message
         safety_categories=list(output.categories) if output and not output.safe else [],
     )
     if update is not None:
-        # Only a reply that is still failed may be overwritten: two retries never both win.
-        if not Message.objects.filter(pk=update.pk, status=Message.Status.FAILED).update(**values):
+        # Only the reply this retry claimed (pending) is overwritten: two retries never both win.
+        if not Message.objects.filter(pk=update.pk, status=Message.Status.PENDING).update(**values, claimed_at=None):
             return Message.objects.get(pk=update.pk)
         reply = Message.objects.get(pk=update.pk)
     else:
-        reply = Message.objects.create(
-            conversation_id=patient_message.conversation_id, role=Message.Role.ASSISTANT,
-            reply_to=patient_message, **values,
-        )
+        try:
+            with transaction.atomic():
+                reply = Message.objects.create(
+                    conversation_id=patient_message.conversation_id, role=Message.Role.ASSISTANT,
+                    reply_to=patient_message, **values,
+                )
+        except IntegrityError:
+            # A retry claimed this message while this answer was in flight: one reply per message,
+            # the retry's; this answer is dropped.
+            log.warning("Reply to message %s dropped: a retry answers it", patient_message.pk)
+            return Message.objects.get(reply_to=patient_message, role=Message.Role.ASSISTANT)
     Conversation.objects.filter(pk=patient_message.conversation_id).update(updated_at=timezone.now())
     if output is not None and not output.safe:
         safety.output_replacement_record(message=reply, screen=output)
