@@ -181,9 +181,7 @@ class TranscriptAdmin(admin.ModelAdmin):
                 raise PermissionDenied
             self._handle(request, conversation)
             return HttpResponseRedirect(request.get_full_path())
-        if can_change:
-            services.redactions_suggest(conversation=conversation, actor=request.user)
-        return self._render(request, conversation, can_change)
+        return self._render(request, conversation, can_change)  # a read writes nothing
 
     def _render(self, request, conversation, can_change):
         row = selectors.transcript_queue().get(pk=conversation.pk)
@@ -193,6 +191,7 @@ class TranscriptAdmin(admin.ModelAdmin):
             "row": row, "review": getattr(row, "review", None), "flag": FLAG_NAMES.get(row.flag_rank, ""),
             "messages_view": selectors.transcript_messages(conversation), "can_change": can_change,
             "labels": Redaction.Label.choices, "has_view_permission": True,
+            "unscanned": selectors.unscanned_count(conversation),
         }
         return TemplateResponse(request, "admin/clinicians/transcript/review.html", context)
 
@@ -206,6 +205,9 @@ class TranscriptAdmin(admin.ModelAdmin):
             elif op == "reject":
                 services.transcript_reject(conversation=conversation, clinician=user, reason=post.get("reason", ""))
                 self.message_user(request, "Transcript rejected.", messages.SUCCESS)
+            elif op == "suggest":
+                count = services.redactions_suggest(conversation=conversation, actor=user)
+                self.message_user(request, f"Scanned: {count} new suggestions.", messages.SUCCESS)
             elif op == "accept_all":
                 count = services.redactions_accept_all(conversation=conversation, clinician=user)
                 self.message_user(request, f"Accepted {count} suggestions.", messages.SUCCESS)

@@ -12,7 +12,7 @@ import datetime
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -172,15 +172,23 @@ class TranscriptViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return get_object_or_404(selectors.transcript_queue(), pk=pk)
 
     def retrieve(self, request, pk=None):
-        row = self._conversation(pk)
-        if is_clinician(request.user):
-            services.redactions_suggest(conversation=row, actor=request.user)
+        row = self._conversation(pk)  # a read writes nothing: suggestions come from ``suggest`` or the worker
         review = Review.objects.filter(conversation=row).select_related("reviewer").first()
         return Response({
             **QueueItemSerializer(row).data,
             "review": ReviewSerializer(review).data if review else None,
             "messages": [_message_json(v) for v in selectors.transcript_messages(row)],
         })
+
+    @extend_schema(request=None, responses=inline_serializer("SuggestResult", {"added": serializers.IntegerField()}))
+    @action(detail=True, methods=["post"])
+    def suggest(self, request, pk=None):
+        """Scan the messages not scanned yet for identifying details (the worker also does it)."""
+        try:
+            added = services.redactions_suggest(conversation=self._conversation(pk), actor=request.user)
+        except services.CurationError as exc:
+            return _problem(exc)
+        return Response({"added": added})
 
     def _act(self, fn, **kwargs) -> Response:
         try:

@@ -224,3 +224,9 @@ def final_scan(conversation: Conversation, *, through_message_id: int, after_mes
             if text[s.start:s.end].casefold() not in dismissed:
                 findings.append(Finding(m.pk, s.label, s.detector, s.start, s.end, text[s.start:s.end]))
     return findings
+
+
+def unscanned_count(conversation: Conversation) -> int:
+    """Messages not yet scanned for redaction suggestions (the worker scans them within a minute)."""
+    review = Review.objects.filter(conversation=conversation).first()
+    return conversation.messages.filter(id__gt=review.suggested_through_message_id if review else 0).count()

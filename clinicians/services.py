@@ -303,6 +303,24 @@ def redactions_suggest(*, conversation: Conversation, actor=None) -> int:
     return len(new)
 
 
+def redactions_suggest_pending(*, limit: int = 200) -> int:
+    """Background: suggestions for conversations with messages not scanned yet (so that opening a
+    transcript reads only: suggestions are ready, or asked for with the explicit action)."""
+    from django.db.models import F, Max, Value
+    from django.db.models.functions import Coalesce
+
+    pending = (Conversation.objects.annotate(last=Max("messages__id"),
+                                             scanned=Coalesce(F("review__suggested_through_message_id"), Value(0)))
+               .filter(last__gt=F("scanned")).order_by("last").values_list("pk", flat=True)[:limit])
+    added = 0
+    for pk in list(pending):
+        try:
+            added += redactions_suggest(conversation=Conversation(pk=pk))
+        except ConversationGone:
+            continue
+    return added
+
+
 # --- dataset export --------------------------------------------------------------------
 
 

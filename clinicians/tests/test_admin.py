@@ -99,7 +99,10 @@ def test_review_page_shows_conversation_with_suggestions_side_by_side(client, cl
     patient = make_patient("rv_page", first_name="Marigold")
     conv = make_transcript(patient, [("I'm Marigold, write to mari@post.example.net", "Hello!")])
     client.force_login(clinician)
+    assert "1 new message" not in client.get(review_url(conv)).content.decode()  # 2 new messages, not scanned
+    assert not Redaction.objects.exists()  # opening a transcript writes nothing
 
+    services.redactions_suggest_pending()  # what the worker does every minute
     response = client.get(review_url(conv))
 
     assert response.status_code == 200
@@ -115,7 +118,7 @@ def test_review_page_accept_redact_approve_flow(client, clinician):
     conv = make_transcript(patient, [("call me on +44 20 7946 0958 please, I live near Elm Park", "Sure.")])
     message = conv.messages.first()
     client.force_login(clinician)
-    client.get(review_url(conv))
+    client.post(review_url(conv), {"op": "suggest"})  # the explicit action (or the worker)
     suggestion = Redaction.objects.get(conversation=conv, label="PHONE")
 
     client.post(review_url(conv), {"op": "accept", "redaction": suggestion.pk})
@@ -182,7 +185,7 @@ def test_deny_list_changes_are_audited_and_suggested(client, clinician):
     assert AuditEvent.objects.filter(action="denylist.add", target_id=str(entry.pk), actor=clinician).exists()
 
     conv = make_transcript(make_patient("dl_p"), [("I go to riverside clinic weekly", "ok")])
-    client.get(review_url(conv))
+    client.post(review_url(conv), {"op": "suggest"})  # the explicit action (or the worker)
     assert Redaction.objects.get(conversation=conv).detector == "DENY_LIST"
 
 
@@ -201,7 +204,7 @@ def test_admin_index_shows_training_progress(client, clinician, settings):
 def test_accept_all_suggestions_from_review_page(client, clinician):
     conv = make_transcript(make_patient("rv_all", first_name="Ottoline"), [("Ottoline, ott@home.example.com", "hi")])
     client.force_login(clinician)
-    client.get(review_url(conv))
+    client.post(review_url(conv), {"op": "suggest"})  # the explicit action (or the worker)
 
     response = client.post(review_url(conv), {"op": "accept_all"}, follow=True)
 

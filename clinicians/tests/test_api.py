@@ -39,6 +39,8 @@ def test_detail_accept_redact_approve_through_api(clinician):
     patient = make_patient("api_flow", first_name="Perpetua")
     conv = make_transcript(patient, [("Perpetua here, born 14 March 1985", "Hi")])
     client = api(clinician)
+    assert client.get(f"/api/v1/transcripts/{conv.pk}/").json()["messages"][0]["redactions"] == []  # reads only
+    assert client.post(f"/api/v1/transcripts/{conv.pk}/suggest/").json() == {"added": 2}
 
     detail = client.get(f"/api/v1/transcripts/{conv.pk}/").json()
     suggestions = detail["messages"][0]["redactions"]

@@ -69,6 +69,9 @@ def test_clinician_curates_a_transcript_in_the_admin_and_the_export_reflects_it(
     conv = make_transcript(patient, [(said, "That sounds supportive."), ("Thanks, bye", "Take care.")],
                            title="Browser transcript")
     message = conv.messages.get(content=said)
+    from clinicians.services import redactions_suggest_pending
+
+    redactions_suggest_pending()  # the worker scans new messages within a minute
 
     page.goto(live_server.url + reverse("admin:login"))
     page.fill("input[name=username]", "cl_browser")

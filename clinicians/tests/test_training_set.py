@@ -115,7 +115,8 @@ def test_failed_replies_are_left_out_and_turns_alternate(tmp_path, clinician):
     patient = make_patient("p_failed")
     conv = make_transcript(patient, [("question", None)])
     first = conv.messages.get()
-    Message.objects.create(conversation=conv, role="assistant", content="", status="failed", reply_to=first)
+    # A failed reply from before replies were unique per message (the migration detached it).
+    Message.objects.create(conversation=conv, role="assistant", content="", status="failed", reply_to=None)
     Message.objects.create(conversation=conv, role="assistant", content="answer", reply_to=first)
     Message.objects.create(conversation=conv, role="patient", content="unanswered trailing")
     services.transcript_approve(conversation=conv, clinician=clinician)
