@@ -11,6 +11,7 @@ class ConversationsConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import m2m_changed
 
+        from conversations.accounts import erasure_keys  # noqa: F401  (registers its deploy check)
         from conversations.accounts.receivers import profile_on_patients_group
         from therapist_ai.roles import sync_role_permissions
 

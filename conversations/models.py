@@ -122,6 +122,8 @@ class ErasureRecord(models.Model):
     """What an erasure removed, without saying who it was or what they wrote."""
 
     subject_hash = models.CharField(max_length=64, db_index=True)
+    # Which ERASURE_KEYS key made subject_hash (a fingerprint of it; "secret-key": the legacy key).
+    key_id = models.CharField(max_length=16, blank=True, default="secret-key")
     conversation_count = models.PositiveIntegerField()
     message_count = models.PositiveIntegerField()
     conversation_ids = models.JSONField(default=list)

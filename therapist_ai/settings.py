@@ -483,6 +483,10 @@ THERAPIST_SYSTEM_PROMPT = (
     else env.str("THERAPIST_SYSTEM_PROMPT", default=_DEFAULT_SYSTEM_PROMPT)
 )
 
+# Keys for erasure records' pseudonymous subject hash, newest first (conversations/accounts/
+# erasure_keys.py); rotating SECRET_KEY never touches them. Unset: SECRET_KEY's (a deploy warning).
+ERASURE_KEYS = env.list("ERASURE_KEYS", default=[])
+
 # --- Safety ---------------------------------------------------------------------------
 CRISIS_LOCALE = env.str("CRISIS_LOCALE", default="en-US")
 CLINICIAN_ALERT_EMAILS = env.list("CLINICIAN_ALERT_EMAILS", default=[])

@@ -7,7 +7,8 @@ from django_q.tasks import async_task
 
 from clinicians import services
 from clinicians.models import ApprovalRange, MessageExclusion, Redaction, Review
-from conversations.accounts.services import patient_erase, subject_hash
+from conversations.accounts.erasure_keys import subject_hashes
+from conversations.accounts.services import patient_erase
 from conversations.accounts.signals import patient_erased
 from conversations.models import Conversation, ErasureRecord, Message, PatientProfile
 from devtools.factories import make_patient, make_transcript
@@ -50,7 +51,7 @@ def test_erasure_deletes_everything_about_the_patient_and_keeps_a_content_free_r
     assert remaining == [(kept.pk,)]
     assert (record.conversation_ids, sorted(record.message_ids)) == ([conv.pk], message_ids)
     assert (record.conversation_count, record.message_count, record.queued_tasks_removed) == (1, 4, 3)
-    assert record.subject_hash == subject_hash(patient.pk) and str(patient.pk) != record.subject_hash
+    assert record.subject_hash in subject_hashes(patient.pk) and str(patient.pk) != record.subject_hash
     assert Conversation.objects.filter(pk=kept.pk).exists()
 
 
@@ -101,3 +102,31 @@ def test_erasure_removes_tasks_queued_in_redis(settings, clinician):
         connection.delete(key)
     assert left == [(theirs.pk,)]
     assert record.queued_tasks_removed == 1
+
+
+@pytest.mark.django_db
+def test_erasure_records_survive_a_secret_key_rotation_and_an_erasure_key_rotation(settings):
+    from conversations.accounts.selectors import erasure_records_of
+
+    settings.ERASURE_KEYS = ["first-erasure-key-" + "x" * 30]
+    patient = make_patient("rotating")
+    user_id = patient.pk
+    record = patient_erase(user=patient, actor=patient)
+    assert record.key_id != "secret-key"
+
+    settings.SECRET_KEY = "a-rotated-secret-key-" + "y" * 40  # Django's key rotates: the link holds
+    assert list(erasure_records_of(user_id)) == [record]
+    settings.ERASURE_KEYS = ["second-erasure-key-" + "z" * 30, *settings.ERASURE_KEYS]  # new key first
+    assert list(erasure_records_of(user_id)) == [record]
+    assert erasure_records_of(user_id + 1000).count() == 0
+    settings.ERASURE_KEYS = settings.ERASURE_KEYS[:1]  # the old key dropped: that link is gone, as intended
+    assert erasure_records_of(user_id).count() == 0
+
+
+def test_check_deploy_warns_when_erasure_records_are_keyed_on_the_secret_key(settings):
+    from conversations.accounts.erasure_keys import erasure_keys_check
+
+    settings.ERASURE_KEYS = []
+    assert [w.id for w in erasure_keys_check(None)] == ["accounts.W001"]
+    settings.ERASURE_KEYS = ["k" * 40]
+    assert erasure_keys_check(None) == []

@@ -1,6 +1,7 @@
 """Reads about a patient's own account: everything we hold about them, for download."""
 
-from conversations.models import Conversation
+from conversations.accounts.erasure_keys import subject_hashes
+from conversations.models import Conversation, ErasureRecord
 from therapist_ai.models import AuditEvent
 
 
@@ -35,3 +36,8 @@ def patient_data_export(user) -> dict:
         "consent_history": consent_history,
         "conversations": conversations,
     }
+
+
+def erasure_records_of(user_id: int):
+    """The erasure records of the person who had this id, whichever configured key made them."""
+    return ErasureRecord.objects.filter(subject_hash__in=subject_hashes(user_id))

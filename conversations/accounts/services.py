@@ -7,8 +7,6 @@ the apps that hold derived data (``patient_erased``: the training app marks vers
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.accounts import erasure_queue
+from conversations.accounts.erasure_keys import subject_hash_new
 from conversations.accounts.signals import patient_erased
 from conversations.models import Conversation, ErasureRecord, Message, PatientProfile
 from therapist_ai.audit import audit_record
@@ -149,11 +148,6 @@ def demo_accounts_ensure() -> list[DemoAccount]:
 # --- data rights ----------------------------------------------------------------------
 
 
-def subject_hash(user_id: int) -> str:
-    """Pseudonymous, stable, not reversible without the secret key."""
-    return hmac.new(settings.SECRET_KEY.encode(), f"user:{user_id}".encode(), hashlib.sha256).hexdigest()
-
-
 @transaction.atomic
 def patient_erase(*, user, actor) -> ErasureRecord:
     """Delete a patient's account and everything about them; keep a content-free record."""
@@ -163,8 +157,9 @@ def patient_erase(*, user, actor) -> ErasureRecord:
     removed = erasure_queue.remove_tasks_about(erasure_queue.Subject(
         user_id=user.pk, conversation_ids=set(conversation_ids), message_ids=set(message_ids)))
     by_self = actor is None or actor.pk == user.pk
+    hashed, key_id = subject_hash_new(user.pk)  # pseudonymous; not reversible without the key
     record = ErasureRecord.objects.create(
-        subject_hash=subject_hash(user.pk), conversation_count=len(conversation_ids),
+        subject_hash=hashed, key_id=key_id, conversation_count=len(conversation_ids),
         message_count=len(message_ids), conversation_ids=conversation_ids, message_ids=message_ids,
         queued_tasks_removed=removed, requested_by_self=by_self,
     )

@@ -15,7 +15,7 @@ def _production_env(tmp_path, **overrides) -> dict[str, str]:
            if k not in {"DEBUG", "THERAPIST_TESTING", "DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "REDIS_URL",
                         # set by the browser tests for Playwright's sync API; never in production
                         "DJANGO_ALLOW_ASYNC_UNSAFE"}}
-    env.update(DEBUG="0", DATA_DIR=str(tmp_path), SECRET_KEY=secrets.token_urlsafe(50),
+    env.update(DEBUG="0", DATA_DIR=str(tmp_path), SECRET_KEY=secrets.token_urlsafe(50), ERASURE_KEYS=secrets.token_urlsafe(40),
                ALLOWED_HOSTS="therapist.example.com", CSRF_TRUSTED_ORIGINS="https://therapist.example.com")
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
