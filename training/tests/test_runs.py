@@ -220,3 +220,66 @@ def test_the_reaper_and_the_safety_nets_are_scheduled_on_the_default_cluster():
                               "training.tasks.serving_failure_check", "training.tasks.serving_erasure_reconcile"}
     assert schedules["training.tasks.training_runs_reap"].minutes == 1
     assert all(s.cluster is None and s.repeats == -1 for s in schedules.values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_patient_who_erases_while_a_run_trains_on_their_data_marks_the_published_version(
+        train_settings, clinician):
+    from conversations.accounts.services import patient_erase
+
+    leaving = make_patient("erases_mid_run", consent=True)
+    approved_transcripts(2, clinician=clinician, patient=leaving)
+    approved_transcripts(2, clinician=clinician, start=10)
+    run = services.training_run_request(trigger="manual", enqueue=False)
+    erased = []
+
+    def erase_once(progress):  # the patient erases their data while the run is training
+        if not erased:
+            erased.append(patient_erase(user=leaving, actor=leaving))
+
+    version = services.training_run_execute(run_id=run.pk, on_progress=erase_once)
+
+    assert erased and version is not None
+    version.refresh_from_db()
+    assert version.trained_on_erased_data and erased[0].pk in version.erasure_record_ids
+    from training.serving.services import serving_refusal
+
+    assert "erased" in serving_refusal(version)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_periodic_reconcile_marks_a_version_an_erasure_missed(train_settings, clinician):
+    from conversations.accounts.services import patient_erase
+    from training.serving.services import serving_erasure_reconcile
+
+    leaving = make_patient("missed_by_signal", consent=True)
+    approved_transcripts(2, clinician=clinician, patient=leaving)
+    version = services.training_run_execute(run_id=services.training_run_request(
+        trigger="manual", enqueue=False).pk)
+    from conversations.accounts import signals
+
+    receivers = signals.patient_erased.receivers
+    signals.patient_erased.receivers = []  # the signal is lost (a crash after commit)
+    try:
+        record = patient_erase(user=leaving, actor=leaving)
+    finally:
+        signals.patient_erased.receivers = receivers
+    version.refresh_from_db()
+    assert not version.trained_on_erased_data
+    assert serving_erasure_reconcile() == [version.pk]
+    version.refresh_from_db()
+    assert version.trained_on_erased_data and version.erasure_record_ids == [record.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_withdrawing_consent_keeps_a_patient_out_of_the_next_run(train_settings, clinician):
+    from conversations.accounts.services import patient_consent_set
+
+    withdrawing = make_patient("withdraws", consent=True)
+    theirs = approved_transcripts(2, clinician=clinician, patient=withdrawing)
+    approved_transcripts(2, clinician=clinician, start=20)
+    patient_consent_set(user=withdrawing, training_consent=False)
+    version = services.training_run_execute(run_id=services.training_run_request(
+        trigger="manual", enqueue=False).pk)
+    assert not {c.pk for c in theirs} & set(version.snapshot.conversation_ids)
+    assert len(version.snapshot.conversation_ids) == 2
