@@ -8,13 +8,28 @@ and ``request.META``); the client address is the one the server resolved (``TRUS
 
 from __future__ import annotations
 
+import logging
 import math
 
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+logger = logging.getLogger(__name__)
 
-class ChatTurnThrottle(SimpleRateThrottle):
+
+class FailOpen:
+    """The counts live in the cache (Redis in production): if it is down, chat and sign-up keep
+    working, unlimited for that moment, and the outage is logged."""
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception as exc:  # the cache backend is unreachable
+            logger.warning("Rate limit not checked (%s: %s); the request goes through", type(exc).__name__, exc)
+            return True
+
+
+class ChatTurnThrottle(FailOpen, SimpleRateThrottle):
     """Per patient (``DEFAULT_THROTTLE_RATES["message_post"]``)."""
 
     scope = "message_post"
@@ -27,7 +42,7 @@ class ChatTurnThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class SignupThrottle(SimpleRateThrottle):
+class SignupThrottle(FailOpen, SimpleRateThrottle):
     """Per client address (``DEFAULT_THROTTLE_RATES["signup"]``)."""
 
     scope = "signup"

@@ -35,3 +35,22 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type} {self.target_id}"
+
+
+class TaskOutbox(models.Model):
+    """A background task the broker could not take (Redis down): queued again by the outbox
+    flush once the broker is back, so no job is lost (``therapist_ai.queueing``)."""
+
+    func = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    options = models.JSONField(default=dict, help_text="cluster, task_name")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "queued task waiting for the broker"
+
+    def __str__(self) -> str:
+        return f"{self.func}{tuple(self.args)}"

@@ -80,9 +80,9 @@ def version_evaluation_request(*, version: ModelVersion) -> VersionEvaluation:
 
 
 def _enqueue(func: str, *args) -> None:
-    from django_q.tasks import async_task
+    from therapist_ai.queueing import task_enqueue
 
-    async_task(func, *args)
+    task_enqueue(func, *args)
 
 
 def version_evaluate(*, version_id: int) -> VersionEvaluation | None:

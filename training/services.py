@@ -7,9 +7,11 @@ loads torch). Tasks are queued after commit with ids only.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 from datetime import timedelta
@@ -70,12 +72,11 @@ def training_run_request(*, trigger: str, requested_by=None, pending_messages: i
 
 
 def training_run_enqueue(*, run_id: int) -> None:
-    from django_q.tasks import async_task
+    """Queue the run on the training cluster (kept in the outbox while the broker is down)."""
+    from therapist_ai.queueing import task_enqueue
 
-    async_task(
-        "training.tasks.training_run_execute", run_id,
-        cluster=settings.TRAINING_CLUSTER, task_name=f"training-run-{run_id}",
-    )
+    task_enqueue("training.tasks.training_run_execute", run_id, cluster=settings.TRAINING_CLUSTER,
+                 task_name=f"training-run-{run_id}")
 
 
 def training_threshold_check(*, source: str = "approval") -> TrainingRun | None:
@@ -265,6 +266,9 @@ def training_run_execute(*, run_id: int, on_progress=None) -> ModelVersion | Non
 def _describe(exc: Exception) -> str:
     if isinstance(exc, storage.StorageError | PipelineError | RunAborted):
         return str(exc)
+    if not isinstance(exc, OSError) and re.search(r"No space left on device|os error 28", str(exc)):
+        # Writers outside Python (safetensors, tokenizers) report a full disk as a plain exception.
+        exc = OSError(errno.ENOSPC, "No space left on device")
     if isinstance(exc, OSError):
         return str(storage.storage_error(exc, doing="training", path=Path(settings.MODEL_STORAGE_DIR)))
     return f"{type(exc).__name__}: {exc}"

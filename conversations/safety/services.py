@@ -140,10 +140,10 @@ def conversation_flag(*, conversation, message, screen: InputScreen):
 
 def flag_notification_enqueue(*, flag_id: int) -> None:
     """Queue the e-mail on the worker so the patient's reply never waits on SMTP."""
-    try:
-        from django_q.tasks import async_task
+    from therapist_ai.queueing import task_enqueue
 
-        async_task("conversations.safety.tasks.flag_notify", flag_id, task_name=f"safety-flag-{flag_id}")
+    try:  # the broker down keeps the task in the outbox; it is sent when the broker is back
+        task_enqueue("conversations.safety.tasks.flag_notify", flag_id, task_name=f"safety-flag-{flag_id}")
     except Exception:
         logger.exception("Could not queue the notification for safety flag %s", flag_id)
 
