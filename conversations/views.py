@@ -133,7 +133,7 @@ async def conversation_stream(request, pk: int):
         yield _sse(first.type, first.data)
         async for event in events:
             data = event.data
-            if event.type == "error":
+            if event.type == "error" and data.get("reply_id"):
                 data = {**data, "retry_url": reverse("conversations:retry", args=[data["reply_id"]])}
             yield _sse(event.type, data)
 

@@ -237,6 +237,9 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env.int("DB_POOL_TIMEOUT", default=10),
         },
     }
+    # The pool checks a connection before lending it: after a PostgreSQL restart its idle
+    # connections are dead, and a chat turn must get a fresh one, not an error.
+    _db["CONN_HEALTH_CHECKS"] = True
     if "qcluster" in sys.argv:
         # django-q2 forks its workers: a pool opened before the fork would hand the same
         # sockets to parent and children (seen as "the last operation didn't produce

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from conversations.models import Conversation, Message
 from conversations.providers.base import ChatProvider, ProviderError, Usage
@@ -197,6 +197,23 @@ async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None
         raise asyncio.CancelledError
 
 
+def _failure_event(patient: Message, safety_summary: dict) -> StreamEvent:
+    """After an internal error (the database gone mid-reply: a PostgreSQL restart): store a failed
+    reply on a fresh connection if possible, and always tell the patient; their message is kept."""
+    reason = "The reply could not be completed because of an internal error."
+    for _attempt in range(2):
+        try:
+            reply = reply_store(patient_message=patient, content="", status=Message.Status.FAILED,
+                                failure_reason=reason)
+            return _done_event(reply, safety_summary)
+        except Exception:
+            log.exception("Could not store the failed reply to message %s", patient.pk)
+            close_old_connections()
+            connection.close()  # a broken connection goes; the next attempt opens a fresh one
+    return StreamEvent("error", {"reply_id": None, "status": Message.Status.FAILED, "reason": reason + (
+        " Your message is saved; please send it again in a moment."), "partial": "", "safety": safety_summary})
+
+
 # Generations whose page went away are finished (and stored) anyway; keep them referenced.
 _orphaned: set[asyncio.Task] = set()
 
@@ -226,10 +243,7 @@ async def message_stream(*, conversation: Conversation, content: str) -> AsyncIt
             await _stream_generate(plan, queue.put_nowait)
         except Exception:
             log.exception("Streaming reply to message %s failed", patient.pk)
-            reply = await sync_to_async(reply_store)(
-                patient_message=patient, content="", status=Message.Status.FAILED,
-                failure_reason="The reply could not be completed because of an internal error.")
-            queue.put_nowait(_done_event(reply, plan.safety))
+            queue.put_nowait(await sync_to_async(_failure_event)(patient, plan.safety))
         finally:
             queue.put_nowait(None)
             if listener_gone:
