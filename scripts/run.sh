@@ -22,7 +22,7 @@ case "${DEBUG,,}" in
   *) echo "run.sh: DEBUG must be a boolean (1/0, true/false, yes/no, on/off), got '$DEBUG'" >&2; exit 2 ;;
 esac
 
-processes=(web worker training inference)
+processes=(web worker training)
 if [ -z "${GROQ_API_KEY:-}" ]; then
   if [ "$debug" = 1 ]; then
     processes+=(dev-responder)
@@ -42,6 +42,16 @@ if [ -z "${BASE_MODEL:-}" ]; then
   python manage.py bootstrap_base_model || { echo "run.sh: bootstrap_base_model failed" >&2; exit 1; }
 fi
 # --- end TRAINING bootstrap ---
+
+# The local inference server (model versions answer patients once staff promote one) needs the
+# base model on disk; without it the service still runs in learning mode (Groq answers).
+base_model_dir=${BASE_MODEL:-${DATA_DIR:-var}/base_model}
+if [ -d "$base_model_dir" ]; then
+  processes+=(inference)
+else
+  echo "run.sh: warning: no base model directory at $base_model_dir; the inference server is not started" \
+       "(promoted versions fall back to Groq)." >&2
+fi
 
 echo "run.sh: Therapist AI on http://$HOST:$PORT/ (Ctrl-C stops everything)"
 # No .env file (-e /dev/null): the environment above is the whole configuration.

@@ -26,6 +26,9 @@ from training.serving import services as serving
 from training.serving.state import serving_state_get
 from training.tests.conftest import REPLIES, served_version
 
+# The first test also trains the two adapters (session fixtures): minutes on a busy machine.
+pytestmark = pytest.mark.timeout(900)
+
 
 def _signed(version, clinician):
     serving.model_version_sign_off(version=version, clinician=clinician, note="read the evaluation")
@@ -279,3 +282,16 @@ def test_a_local_model_that_dies_mid_reply_is_replaced_by_a_groq_reply(served, s
     reply = Message.objects.get(role="assistant")
     assert (reply.provider, reply.status) == ("groq", "ok") and reply.content == shown
     assert "dropped" in reply.fallback_reason and events[-1].data["provider"] == "groq"
+
+
+def test_the_serving_page_shows_the_state_the_inference_server_and_the_history(served, client, version_a,
+                                                                              clinician, staff_user):
+    serving.model_version_promote(version=_signed(version_a, clinician), actor=staff_user, reason="first one")
+    client.force_login(staff_user)
+    page = client.get("/admin/training/servingstate/").content.decode()
+    assert 'id="serving-mode">Local' in page and version_a.name in page and "first one" in page
+    assert f"loaded {version_a.name}" in page  # the inference server's health, as staff see it
+    response = client.post("/admin/training/servingstate/", {"action": "rollback", "reason": "drill"}, follow=True)
+    assert "Rolled back" in response.content.decode() and serving_state_get().mode == "hosted"
+    index = client.get("/admin/").content.decode()
+    assert 'id="serving-panel"' in index and "Groq (hosted mode)" in index
