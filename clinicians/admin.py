@@ -18,7 +18,6 @@ from django.utils.html import format_html
 from clinicians import selectors, services
 from clinicians.models import DenyListEntry, Redaction, Review, Transcript
 from conversations.models import Message
-from therapist_ai.audit import audit_record
 
 STATUS_COLOURS = {"pending": "#b26b00", "approved": "#2e7d32", "rejected": "#9e1c1c"}
 FLAG_NAMES = {2: "crisis", 1: "concern", 0: ""}
@@ -266,18 +265,10 @@ class DenyListEntryAdmin(admin.ModelAdmin):
     fields = ("term", "label", "note")
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-        audit_record(actor=request.user, action="denylist.change" if change else "denylist.add",
-                              target_type="deny_list_entry", target_id=obj.pk,
-                              detail={"label": obj.label, "fields": sorted(form.changed_data)})
+        services.deny_list_entry_save(entry=obj, actor=request.user, changed=form.changed_data)
 
     def delete_model(self, request, obj):
-        pk = obj.pk
-        super().delete_model(request, obj)
-        audit_record(actor=request.user, action="denylist.delete", target_type="deny_list_entry",
-                              target_id=pk)
+        services.deny_list_entry_delete(entry=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:

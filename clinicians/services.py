@@ -16,7 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from clinicians import redaction, selectors
-from clinicians.models import ApprovalRange, MessageExclusion, Redaction, Review
+from clinicians.models import ApprovalRange, DenyListEntry, MessageExclusion, Redaction, Review
 from clinicians.signals import transcript_approved
 from conversations.models import Conversation, Message
 from therapist_ai.audit import audit_record
@@ -319,6 +319,29 @@ def redactions_suggest_pending(*, limit: int = 200) -> int:
         except ConversationGone:
             continue
     return added
+
+
+# --- deny list ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def deny_list_entry_save(*, entry: DenyListEntry, actor, changed: list[str]) -> DenyListEntry:
+    """Add (an entry without an id) or change a deny-list term; audited, without the term."""
+    adding = entry.pk is None
+    if adding:
+        entry.created_by = actor
+    entry.save()
+    audit_record(actor=actor, action="denylist.add" if adding else "denylist.change",
+                 target_type="deny_list_entry", target_id=entry.pk,
+                 detail={"label": entry.label, "fields": sorted(changed)})
+    return entry
+
+
+@transaction.atomic
+def deny_list_entry_delete(*, entry: DenyListEntry, actor) -> None:
+    entry_id = entry.pk
+    entry.delete()
+    audit_record(actor=actor, action="denylist.delete", target_type="deny_list_entry", target_id=entry_id)
 
 
 # --- dataset export --------------------------------------------------------------------

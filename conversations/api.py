@@ -5,13 +5,20 @@ Thin: validate, call one service, present the result. Every write goes through
 own data rights are in ``conversations.accounts.api``.
 """
 
+import re
+
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from conversations.models import Conversation, Message
@@ -21,32 +28,28 @@ from conversations.serializers import (
     ConversationSerializer,
     MessageCreateSerializer,
     MessageSerializer,
+    SafetySerializer,
     chat_turn_data,
 )
 from conversations.services import chat
 from conversations.throttles import ChatTurnThrottle
-from therapist_ai.roles import is_patient
+from therapist_ai.permissions import ActionPermissions
 
 IDEMPOTENCY_KEY_MAX = 200  # Message.idempotency_key max_length
-
-
-class IsPatient(BasePermission):
-    message = "Only patients can use this endpoint."
-
-    def has_permission(self, request, view) -> bool:
-        return is_patient(request.user)
+# Visible ASCII, spaces allowed inside; whitespace after the key is not part of it (HTTP
+# servers strip it from header values before the application sees them).
+IDEMPOTENCY_KEY_PATTERN = rf"^[!-~]([ -~]{{0,{IDEMPOTENCY_KEY_MAX - 2}}}[!-~])?[ \t]*$"
 
 
 def _idempotency_key(request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    key = key.strip()
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+    if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
         raise serializers.ValidationError(
-            {"Idempotency-Key": [f"Must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters."]}
+            {"Idempotency-Key": [f"Must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters."]}
         )
-    return key
+    return key.rstrip()
 
 
 def _turn_response(turn) -> Response:
@@ -76,10 +79,18 @@ _turn_responses = {
     201: ChatTurnSerializer,
     200: OpenApiResponse(ChatTurnSerializer, description="Idempotency-Key replay: the first result."),
     502: OpenApiResponse(
-        ChatTurnSerializer,
+        inline_serializer("ChatTurnFailed", {"detail": serializers.CharField(), "patient_message": MessageSerializer(),
+                                             "reply": MessageSerializer(), "safety": SafetySerializer(),
+                                             "created": serializers.BooleanField()}),
         description="Upstream failed: the patient message is stored, the reply is stored as failed.",
     ),
-    409: OpenApiResponse(description="Idempotency-Key replay while the first request is still being answered."),
+    409: OpenApiResponse(
+        inline_serializer("ChatTurnPending", {"detail": serializers.CharField(),
+                                              "patient_message": MessageSerializer(required=False)}),
+        description="An Idempotency-Key replay while the first request is still being answered "
+                    "(with the stored `patient_message`; retry after `Retry-After` seconds); or, for a "
+                    "retry, the reply is not a failed one.",
+    ),
 }
 
 
@@ -91,7 +102,12 @@ _turn_responses = {
 class ConversationViewSet(
     mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    permission_classes = [IsAuthenticated, IsPatient]
+    permission_classes = [ActionPermissions]
+    permission_denied_message = "Only patients can use this endpoint."
+    lookup_value_regex = r"[0-9]{1,18}"
+    action_permissions = {
+        action: ["conversations.chat_as_patient"] for action in ("list", "create", "retrieve", "messages", "retry")
+    }
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
@@ -127,7 +143,9 @@ class ConversationViewSet(
                 "Idempotency-Key",
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
-                description="A retried post with the same key returns the first result; no second message.",
+                description="A retried post with the same key returns the first result; no second message. "
+                            f"1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters (spaces inside are kept).",
+                pattern=IDEMPOTENCY_KEY_PATTERN,
             )
         ],
     )
@@ -144,8 +162,10 @@ class ConversationViewSet(
         )
         return _turn_response(turn)
 
-    @extend_schema(summary="Ask again for a failed reply", request=None, responses=_turn_responses)
-    @action(detail=True, methods=["post"], url_path=r"messages/(?P<message_id>\d+)/retry")
+    @extend_schema(summary="Ask again for a failed reply", request=None, responses=_turn_responses,
+                   parameters=[OpenApiParameter("message_id", int, OpenApiParameter.PATH,
+                                                description="The failed assistant reply.")])
+    @action(detail=True, methods=["post"], url_path=r"messages/(?P<message_id>[0-9]{1,18})/retry")
     def retry(self, request, pk=None, message_id=None):
         conversation = self.get_object()
         failed_reply = get_object_or_404(

@@ -25,6 +25,10 @@ class PatientProfile(models.Model):
     training_consent_changed_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        # Granted to the Patients group (therapist_ai.roles); the API checks it.
+        permissions = [("manage_own_data", "Can see, export and erase their own data and set their consent")]
+
     def __str__(self) -> str:
         return f"Patient profile of {self.user}"
 
@@ -47,6 +51,8 @@ class Conversation(models.Model):
     class Meta:
         ordering = ["-updated_at", "-id"]
         indexes = [models.Index(fields=["patient", "-updated_at"])]
+        # Granted to the Patients group; which conversations is the owner's business (owned_by).
+        permissions = [("chat_as_patient", "Can chat with the AI as a patient (their own conversations)")]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"

@@ -6,17 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from conversations.models import Conversation, Message
-
-
-class StrictCharField(serializers.CharField):
-    """A CharField that refuses numbers and booleans instead of turning them into text."""
-
-    default_error_messages = {"invalid": "Must be a string."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+from therapist_ai.api_fields import StrictCharField
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -57,20 +47,35 @@ class ConversationDetailSerializer(ConversationSerializer):
         fields = [*ConversationSerializer.Meta.fields, "messages"]
 
 
-class MessageCreateSerializer(serializers.Serializer):
-    content = StrictCharField(
-        trim_whitespace=True,
-        help_text="The patient's message, 1 to MESSAGE_MAX_CHARS (default 8,000) characters.",
-    )
+class MessageContentField(StrictCharField):
+    """1 to ``MESSAGE_MAX_CHARS`` characters, not all whitespace; stored without the whitespace
+    around it. The limit is read per request (the setting is its one source) and applies to the
+    text as sent, so the schema can say exactly what is taken."""
 
-    def validate_content(self, value: str) -> str:
-        # Read per request, so the setting is the one source of the limit.
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
         limit = settings.MESSAGE_MAX_CHARS
         if len(value) > limit:
             raise serializers.ValidationError(
                 f"Ensure this field has no more than {limit} characters (it has {len(value)})."
             )
+        value = value.strip()
+        if not value:
+            self.fail("blank")
         return value
+
+    def schema_update(self, schema: dict) -> None:
+        """Called by the schema generator (``therapist_ai.api_schema``)."""
+        schema.update(maxLength=settings.MESSAGE_MAX_CHARS, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    content = MessageContentField(
+        help_text="The patient's message, 1 to MESSAGE_MAX_CHARS (default 8,000) characters, not only whitespace.",
+    )
 
 
 class SafetyResourceSerializer(serializers.Serializer):

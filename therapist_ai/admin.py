@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.contrib.admin.filters import DateFieldListFilter
 
 from therapist_ai.models import AuditEvent
-from therapist_ai.roles import is_staff_member
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -21,13 +20,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class StaffReadOnlyAdmin(ReadOnlyAdmin):
-    """Read-only, and for staff only (the audit log, erasure records)."""
-
-    def has_view_permission(self, request, obj=None):
-        return is_staff_member(request.user) and super().has_view_permission(request, obj)
-
-    def has_module_permission(self, request):
-        return is_staff_member(request.user) and super().has_module_permission(request)
+    """Read-only records that only staff read (the audit log, erasure records): the view
+    permission, which only the Staff group holds (``therapist_ai.roles``), decides, as in the API."""
 
 
 @admin.register(AuditEvent)

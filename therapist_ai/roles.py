@@ -1,8 +1,15 @@
-"""The three roles and what each may do.
+"""The three roles and what each may do: the one authorization model.
 
-Groups are created by a data migration (``conversations/migrations``); the permissions
-below are attached after every ``migrate`` (``post_migrate``), because they belong to
-models of several apps. Each app adds its own codenames here.
+What a role may do is the Django model permissions its group holds (``ROLE_PERMISSIONS``).
+The admin and the API both ask those permissions (``user.has_perm``; the API through
+``therapist_ai.permissions.ActionPermissions``), never the group names, so they cannot drift
+apart; ``tests/api/test_authorization_matrix.py`` checks that they agree for every role and
+action. Groups are created by a data migration (``conversations/migrations``); the permissions
+below are attached after every ``migrate`` (``post_migrate``) and by ``manage.py setup_roles``,
+because they belong to models of several apps. Each app adds its own codenames here.
+
+``is_patient``/``is_clinician``/``is_staff_member`` say which role a user has (which home page
+to show, whose conversations a service may create); they are not authorization checks.
 """
 
 from django.contrib.auth.models import AnonymousUser
@@ -14,7 +21,12 @@ ROLE_GROUPS = (PATIENTS, CLINICIANS, STAFF)
 
 # group -> "app_label.codename" permissions. Missing permissions are reported, not ignored.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    PATIENTS: [],
+    PATIENTS: [
+        # their own conversations and chat turns (web and API); the queryset keeps them to their own
+        "conversations.chat_as_patient",
+        # their own data: consent, export, erasure
+        "conversations.manage_own_data",
+    ],
     CLINICIANS: [
         "conversations.view_conversation",
         "conversations.view_message",

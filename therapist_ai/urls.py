@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from therapist_ai import health
 
 api_v1 = [
+    path("", include("therapist_ai.api_urls")),
     path("", include("conversations.accounts.api_urls")),
     path("", include("conversations.api_urls")),
     path("", include("conversations.safety.api_urls")),
@@ -26,3 +27,8 @@ urlpatterns = [
     path("", include("conversations.accounts.urls")),
     path("", include("conversations.urls")),
 ]
+
+# JSON for /api/ (the documented error shape), the site's pages elsewhere.
+handler400 = "therapist_ai.errors.bad_request"
+handler404 = "therapist_ai.errors.not_found"
+handler500 = "therapist_ai.errors.server_error"

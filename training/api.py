@@ -3,19 +3,17 @@
 Thin: the create call is ``training.services.training_run_now``, the same as the admin button.
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from therapist_ai.api_schema import PROBLEM
 from therapist_ai.permissions import ActionPermissions
-from therapist_ai.roles import is_staff_member
 from training import services, versions
 from training.models import DatasetSnapshot, ModelVersion, TrainingRun, VersionEvaluation
 from training.serving import services as serving
 from training.serving.api import (
-    PROBLEM,
     EvaluationSerializer,
     NoteSerializer,
     ServingReasonSerializer,
@@ -23,20 +21,10 @@ from training.serving.api import (
     valid,
 )
 
-
-class IsTrainingStaff(BasePermission):
-    """Staff members with the model's view permission; creating a run needs start_training_run."""
-
-    message = "Only staff can see or start training."
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated and is_staff_member(user)):
-            return False
-        model = view.queryset.model
-        if view.action == "create":
-            return user.has_perm("training.start_training_run")
-        return user.has_perm(f"training.view_{model._meta.model_name}")
+TRAINING_BUSY = OpenApiResponse(
+    inline_serializer("TrainingBusy", {"detail": serializers.CharField(),
+                                       "active_run": serializers.IntegerField(allow_null=True)}),
+    description="A run is already queued or running (`active_run`).")
 
 
 class SnapshotSerializer(serializers.ModelSerializer):
@@ -46,8 +34,8 @@ class SnapshotSerializer(serializers.ModelSerializer):
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
-    snapshot = SnapshotSerializer(read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    snapshot = SnapshotSerializer(read_only=True, allow_null=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     model_version = serializers.SerializerMethodField()
     progress_percent = serializers.IntegerField(read_only=True)
     eta_seconds = serializers.FloatField(read_only=True, allow_null=True)
@@ -114,9 +102,13 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
 
     queryset = TrainingRun.objects.select_related("snapshot", "requested_by", "model_version")
     serializer_class = TrainingRunSerializer
-    permission_classes = [IsTrainingStaff]
+    permission_classes = [ActionPermissions]
+    permission_denied_message = "Only staff can see or start training."
+    action_permissions = {"list": ["training.view_trainingrun"], "retrieve": ["training.view_trainingrun"],
+                          "create": ["training.view_trainingrun", "training.start_training_run"]}
+    lookup_value_regex = r"[0-9]{1,18}"
 
-    @extend_schema(request=None, responses={201: TrainingRunSerializer, 409: OpenApiResponse(description="busy")})
+    @extend_schema(request=None, responses={201: TrainingRunSerializer, 409: TRAINING_BUSY})
     def create(self, request, *args, **kwargs):
         try:
             run = services.training_run_now(requested_by=request.user)
@@ -143,6 +135,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         "sign_off": ["training.view_modelversion", "training.sign_off_modelversion"],
         "evaluation": ["training.view_modelversion", "training.view_versionevaluation"],
     }
+    lookup_value_regex = r"[0-9]{1,18}"
 
     def get_serializer_class(self):
         return ModelVersionDetailSerializer if self.action == "retrieve" else ModelVersionSerializer

@@ -1,29 +1,24 @@
-"""REST API for safety flags: clinicians list and handle them; staff read; patients never."""
+"""REST API for safety flags: clinicians list and handle them; staff read; patients never
+(``safety.view_safetyflag``, ``safety.change_safetyflag``: the permissions the admin asks)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from django.db.models import F
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
 from conversations.safety import services
 from conversations.safety.models import SafetyFlag
-from therapist_ai.roles import is_clinician, is_staff_member
+from therapist_ai.api_fields import StrictBooleanField, StrictCharField
+from therapist_ai.permissions import ActionPermissions
 
-
-class CanSeeFlags(BasePermission):
-    message = "Only clinicians (and, read-only, staff) can see safety flags."
-
-    def has_permission(self, request, view) -> bool:
-        if request.method in SAFE_METHODS:
-            return is_clinician(request.user) or is_staff_member(request.user)
-        return is_clinician(request.user)
+VIEW, CHANGE = "safety.view_safetyflag", "safety.change_safetyflag"
 
 
 class SafetyFlagSerializer(serializers.ModelSerializer):
-    handled_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    handled_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     is_open = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -34,21 +29,37 @@ class SafetyFlagSerializer(serializers.ModelSerializer):
 
 
 class FlagHandleSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=4000, help_text="What was done: who was contacted, the outcome.")
+    note = StrictCharField(max_length=4000, help_text="What was done: who was contacted, the outcome.")
 
 
+class FlagFilterSerializer(serializers.Serializer):
+    open = StrictBooleanField(required=False, help_text="true: only unhandled flags (false, or absent: all).")
+
+    def to_internal_value(self, data):
+        # Query strings are text: "true"/"false" only.
+        value = data.get("open")
+        if value is not None and value not in ("true", "false"):
+            raise serializers.ValidationError({"open": ["Must be true or false."]})
+        return {} if value is None else {"open": value == "true"}
+
+
+@extend_schema_view(list=extend_schema(parameters=[FlagFilterSerializer]))
 class SafetyFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Open flags first, newest first. ``?open=true`` lists only unhandled flags."""
 
     serializer_class = SafetyFlagSerializer
-    permission_classes = [CanSeeFlags]
+    permission_classes = [ActionPermissions]
+    permission_denied_message = "Only clinicians (and, read-only, staff) can see safety flags."
+    action_permissions = {"list": [VIEW], "retrieve": [VIEW], "handle": [VIEW, CHANGE]}
+    lookup_value_regex = r"[0-9]{1,18}"
 
     def get_queryset(self):
-        from django.db.models import F
-
         qs = SafetyFlag.objects.select_related("handled_by")
-        if self.request.query_params.get("open") in {"1", "true", "yes"}:
-            qs = qs.open()
+        if self.action == "list":
+            filters = FlagFilterSerializer(data=self.request.query_params)
+            filters.is_valid(raise_exception=True)
+            if filters.validated_data.get("open"):
+                qs = qs.open()
         return qs.order_by(F("handled_at").asc(nulls_first=True), "-created_at", "-id")
 
     @extend_schema(request=FlagHandleSerializer, responses=SafetyFlagSerializer)

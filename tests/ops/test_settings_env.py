@@ -86,6 +86,10 @@ INTENDED_NESTED = {
     ("REST_FRAMEWORK", "DEFAULT_THROTTLE_RATES", "signup"): "10/hour",
     # Pooled PostgreSQL connections are checked before use (a restart left dead idle connections).
     ("DATABASES", "default", "CONN_HEALTH_CHECKS"): True,
+    # Every API operation documents its error responses (therapist_ai/api_schema.py).
+    ("REST_FRAMEWORK", "DEFAULT_SCHEMA_CLASS"): "therapist_ai.api_schema.AutoSchema",
+    # Request bodies get schema components of their own: input rules apart from responses.
+    ("SPECTACULAR_SETTINGS", "COMPONENT_SPLIT_REQUEST"): True,
 }
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from therapist_ai.api_fields import ID_MAX, StrictCharField, StrictIntegerField
+from therapist_ai.api_schema import PROBLEM, Conflict
 from therapist_ai.permissions import ActionPermissions
 from training.evaluation import RatingError, shadow_pair, shadow_pair_rate
 from training.models import (
@@ -31,15 +32,9 @@ from training.models import (
 from training.serving import services
 from training.serving.state import serving_summary
 
-PROBLEM = OpenApiResponse(
-    response=inline_serializer("Problem", {"detail": serializers.CharField()}),
-    description="The request cannot be carried out; `detail` says why.",
-)
 
-
-class ServingConflict(APIException):
-    status_code = 409
-    default_code = "conflict"
+class ServingConflict(Conflict):
+    pass
 
 
 @contextmanager
@@ -58,18 +53,28 @@ def valid(serializer_class, request) -> dict:
 
 
 class ServingReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    reason = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class NoteSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    note = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class ModeSerializer(ServingReasonSerializer):
     mode = serializers.ChoiceField(choices=ServingState.Mode.choices)
-    shadow_version = serializers.PrimaryKeyRelatedField(
-        queryset=ModelVersion.objects.all(), required=False, allow_null=True,
-        help_text="The candidate for shadow mode (id); defaults to the current one.")
+    shadow_version = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=ID_MAX,
+        help_text="The candidate for shadow mode (a model version id); defaults to the current one. "
+                  "An unknown id is refused with 409, like any version that cannot be the candidate.")
+
+
+def _shadow_version(version_id: int | None) -> ModelVersion | None:
+    if version_id is None:
+        return None
+    version = ModelVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        raise ServingConflict(f"There is no model version {version_id}.")
+    return version
 
 
 class OutcomesSerializer(serializers.Serializer):
@@ -136,6 +141,7 @@ class ServingView(APIView):
     permission_classes = [ActionPermissions]
     action_permissions = {"get": ["training.view_servingstate"],
                           "patch": ["training.change_servingstate", "training.promote_modelversion"]}
+    partial_patch = False  # a PATCH names the mode (the schema says so)
 
     @extend_schema(responses={200: ServingSerializer})
     def get(self, request):
@@ -147,7 +153,7 @@ class ServingView(APIView):
         data = valid(ModeSerializer, request)
         with serving_problems():
             services.serving_mode_set(mode=data["mode"], actor=request.user, reason=data["reason"],
-                                      shadow_version=data.get("shadow_version"))
+                                      shadow_version=_shadow_version(data.get("shadow_version")))
         return Response(ServingSerializer(serving_summary()).data)
 
 
@@ -191,6 +197,7 @@ class ShadowPairViewSet(viewsets.GenericViewSet):
 
     permission_classes = [ActionPermissions]
     action_permissions = {"list": ["training.rate_shadowreply"], "rate": ["training.rate_shadowreply"]}
+    lookup_value_regex = r"[0-9]{1,18}"
     serializer_class = ShadowPairSerializer
 
     def get_queryset(self):
