@@ -16,7 +16,6 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from therapist_ai.admin import ReadOnlyAdmin
-from therapist_ai.roles import is_staff_member
 from training import charts, selectors, services, versions
 from training.models import ModelVersion, TrainingRun
 from training.selectors import evidence_context
@@ -33,7 +32,7 @@ def _seconds(value: float | None) -> str:
 
 
 def can_start_training(user) -> bool:
-    return bool(user.is_active and is_staff_member(user) and user.has_perm("training.start_training_run"))
+    return bool(user.is_active and user.has_perm("training.start_training_run"))
 
 
 @admin.register(TrainingRun)

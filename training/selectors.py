@@ -47,9 +47,7 @@ def model_version_lineage(version: ModelVersion) -> list[dict]:
 
 def training_progress_panel(user) -> dict | None:
     """The admin index panel: approved messages waiting vs the threshold (clinicians, staff)."""
-    from therapist_ai.roles import is_clinician, is_staff_member
-
-    if not (is_clinician(user) or is_staff_member(user)):
+    if not (user.has_perm("training.view_trainingrun") or user.has_perm("clinicians.view_transcript")):
         return None
     progress = training_progress()
     pending, threshold = int(progress["pending"]), max(int(progress["threshold"]), 1)
