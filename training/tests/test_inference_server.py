@@ -279,3 +279,18 @@ def test_entry_point_serves_health_with_env_fallbacks(tiny_base_model, storage_d
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_version_matches_the_base_by_fingerprint_or_by_a_path_holding_the_same_weights(tiny_base_model, tmp_path):
+    from training.base_models import base_fingerprint
+    from training.inference.versions import Versions
+
+    versions = Versions(None, storage_dir=tmp_path, base_dir=tiny_base_model)
+    fingerprint = base_fingerprint(tiny_base_model)
+    assert versions.base_matches({"base_model": "/mnt/elsewhere/base_model", "base_model_fingerprint": fingerprint})[0]
+    assert not versions.base_matches({"base_model": str(tiny_base_model), "base_model_fingerprint": "0" * 64})[0]
+    copy = shutil.copytree(tiny_base_model, tmp_path / "same_weights_other_path")
+    assert versions.base_matches({"base_model": str(copy)})[0]
+    (copy / "config.json").write_text((copy / "config.json").read_text().replace("}", ', "x": 1}', 1))
+    ok, reason = versions.base_matches({"base_model": str(copy)})
+    assert not ok and "this server serves" in reason
