@@ -37,6 +37,7 @@ SYSTEM_PROMPT = (  # therapist_ai/settings.py _DEFAULT_SYSTEM_PROMPT
     "medical, legal or medication advice. If someone may be in danger, encourage them to "
     "contact emergency services or a crisis line right away."
 )
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 VARIANTS = {
     "default": {},
     "epochs1": {"epochs": 1.0},
@@ -50,8 +51,11 @@ VARIANTS = {
     "bf16_epochs2": {"_dtype": "bfloat16", "epochs": 2.0},
     # LoRA on the top 10 of 30 layers only: the backward pass stops there (not a TrainConfig option
     # today; peft.LoraConfig is wrapped for the run)
-    "top10": {"_lora": {"layers_to_transform": list(range(20, 30))}},
-    "top10_epochs2": {"_lora": {"layers_to_transform": list(range(20, 30))}, "epochs": 2.0},
+    "top10": {"_lora": {"layers_to_transform": list(range(20, 30))}, "lora_target_modules": ALL_LINEAR},
+    "top10_epochs2": {"_lora": {"layers_to_transform": list(range(20, 30))}, "lora_target_modules": ALL_LINEAR,
+                      "epochs": 2.0},
+    # one epoch in twice as many, smaller steps: the same compute, more optimizer updates
+    "epochs1_batch4": {"epochs": 1.0, "batch_size": 4},
 }
 
 
