@@ -90,7 +90,8 @@ class Baseline:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(base)
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype)).eval()
+        self.plain = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype)).eval()
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype)).eval()  # PEFT wraps in place
         self.model = PeftModel.from_pretrained(model, str(adapter), autocast_adapter_dtype=False).eval()
         self.inputs = tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_tensors="pt",
                                                     return_dict=True)
@@ -115,13 +116,9 @@ class Baseline:
         streamer = FirstToken()
         started = time.perf_counter()
         with torch.inference_mode():
-            if adapter:
-                out = self.model.generate(**self.inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,
-                                          streamer=streamer)
-            else:
-                with self.model.disable_adapter():
-                    out = self.model.generate(**self.inputs, max_new_tokens=tokens, min_new_tokens=tokens,
-                                              do_sample=False, streamer=streamer)
+            model = self.model if adapter else self.plain  # the base without PEFT's wrappers around each layer
+            out = model.generate(**self.inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,
+                                 streamer=streamer)
         elapsed = time.perf_counter() - started
         assert out.shape[1] - self.inputs["input_ids"].shape[1] == tokens
         return {"rate": tokens / elapsed, "ttft": streamer.first - started}
