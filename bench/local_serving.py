@@ -19,7 +19,8 @@ switch versions quickly. Everything is measured in this run, on this machine:
 The base is SmolLM2-135M-Instruct (converted into a temporary directory unless given); the
 version is a LoRA adapter (r16, all linear layers) trained for a few steps by the project's
 pipeline and published with a manifest by ``training.storage``. The server runs as its own
-process, as in production; medians of ``--repeats`` runs are compared (the CPU may be shared).
+process, as in production. The CPU may be shared with other jobs: the measurements run in
+``--repeats`` interleaved rounds, each printed, and every ratio is the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -79,40 +80,48 @@ def publish_copy(storage_dir: Path, name: str) -> None:
     storage.version_publish(staging, storage_dir=storage_dir, name=name)
 
 
-def generate_baseline(base: Path, dtype: str, tokens: int, repeats: int) -> tuple[float, float]:
-    """(tokens/s, TTFT s) of model.generate, greedy, exactly ``tokens`` new tokens; medians."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.generation.streamers import BaseStreamer
+class Baseline:
+    """``model.generate`` in this process on the server's weights and dtype: the base, and the
+    version through PEFT (adapter unmerged, as the server runs it)."""
 
-    class FirstToken(BaseStreamer):
-        def __init__(self):
-            self.calls, self.first = 0, None
+    def __init__(self, base: Path, dtype: str, adapter: Path):
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        def put(self, value):
-            self.calls += 1
-            if self.calls == 2:  # the first put is the prompt
-                self.first = time.perf_counter()
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        self.plain = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype)).eval()
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype)).eval()  # PEFT wraps in place
+        self.model = PeftModel.from_pretrained(model, str(adapter), autocast_adapter_dtype=False).eval()
+        self.inputs = tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_tensors="pt",
+                                                    return_dict=True)
+        self.run(4, adapter=False)  # warm-up
 
-        def end(self):
-            pass
+    def run(self, tokens: int, *, adapter: bool) -> dict:
+        """Greedy, exactly ``tokens`` new tokens: tokens/s and TTFT (a streamer notes the first token)."""
+        import torch
+        from transformers.generation.streamers import BaseStreamer
 
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype)).eval()
-    inputs = tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    rates, ttfts = [], []
-    with torch.inference_mode():
-        model.generate(**inputs, max_new_tokens=4, do_sample=False)  # warm-up
-        for _ in range(repeats):
-            streamer = FirstToken()
-            started = time.perf_counter()
-            out = model.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,
+        class FirstToken(BaseStreamer):
+            calls, first = 0, None
+
+            def put(self, value):
+                self.calls += 1
+                if self.calls == 2:  # the first put is the prompt
+                    self.first = time.perf_counter()
+
+            def end(self):
+                pass
+
+        streamer = FirstToken()
+        started = time.perf_counter()
+        with torch.inference_mode():
+            model = self.model if adapter else self.plain  # the base without PEFT's wrappers around each layer
+            out = model.generate(**self.inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,
                                  streamer=streamer)
-            elapsed = time.perf_counter() - started
-            assert out.shape[1] - inputs["input_ids"].shape[1] == tokens
-            rates.append(tokens / elapsed)
-            ttfts.append(streamer.first - started)
-    return statistics.median(rates), statistics.median(ttfts)
+        elapsed = time.perf_counter() - started
+        assert out.shape[1] - self.inputs["input_ids"].shape[1] == tokens
+        return {"rate": tokens / elapsed, "ttft": streamer.first - started}
 
 
 def stream_chat(client, model: str, tokens: int) -> dict:
@@ -178,30 +187,40 @@ def main() -> None:
         n, r = args.tokens, args.repeats
         print(f"base {base} ({dtype}), prompt {len(json.dumps(PROMPT))} chars, {n} new tokens, medians of {r}")
 
-        gen_rate, gen_ttft = generate_baseline(base, dtype, n, r)
-        stream_chat(client, "base", 4)  # warm-up
-        one = [stream_chat(client, "base", n) for _ in range(r)]
-        srv_rate = statistics.median(x["tokens"] / x["seconds"] for x in one)
-        srv_ttft = statistics.median(x["ttft"] for x in one)
-        print(f"1 chat, base:        model.generate {gen_rate:6.1f} tok/s TTFT {gen_ttft * 1000:6.0f} ms | "
-              f"server {srv_rate:6.1f} tok/s TTFT {srv_ttft * 1000:6.0f} ms | ratio {srv_rate / gen_rate:.2f}x "
-              f"(goal >= 1.0x)")
-        rss_before = rss_bytes(server.pid)
-        stream_chat(client, version, 4)  # loads it on demand
-        ver = [stream_chat(client, version, n) for _ in range(r)]
-        ver_rate = statistics.median(x["tokens"] / x["seconds"] for x in ver)
-        print(f"1 chat, version:     server {ver_rate:6.1f} tok/s TTFT "
-              f"{statistics.median(x['ttft'] for x in ver) * 1000:6.0f} ms | vs model.generate on the base "
-              f"{ver_rate / gen_rate:.2f}x")
-
-        agg = statistics.median(concurrent(client, [version] * 8, n) for _ in range(r))
-        print(f"8 chats, version:    aggregate {agg:6.1f} tok/s | vs 1 chat {agg / ver_rate:.2f}x (goal >= 3x)")
-        mixed = statistics.median(concurrent(client, ["base", version] * 4, n) for _ in range(r))
-        print(f"8 chats, 4 base + 4 version (mixed batch): aggregate {mixed:6.1f} tok/s | vs 1 chat "
-              f"{mixed / srv_rate:.2f}x")
-
-        publish_copy(storage_dir, "model_20260101_000002")
+        baseline = Baseline(base, dtype, storage_dir / version)
+        stream_chat(client, "base", n)  # warm-up
+        rss_base = rss_bytes(server.pid)
+        client.post("/v1/load_lora_adapter", json={"lora_name": version}).raise_for_status()
         rss_one = rss_bytes(server.pid)
+        stream_chat(client, version, 4)  # warm-up
+        rounds = []
+        for i in range(r):  # interleaved: a busy moment on the shared CPU hits every figure of its round
+            gb, gv = baseline.run(n, adapter=False), baseline.run(n, adapter=True)
+            sb, sv = stream_chat(client, "base", n), stream_chat(client, version, n)
+            row = {"gen_base": gb["rate"], "gen_base_ttft": gb["ttft"], "gen_ver": gv["rate"], "gen_ver_ttft": gv["ttft"],
+                   "srv_base": sb["tokens"] / sb["seconds"], "srv_base_ttft": sb["ttft"],
+                   "srv_ver": sv["tokens"] / sv["seconds"], "srv_ver_ttft": sv["ttft"],
+                   "agg_ver": concurrent(client, [version] * 8, n), "agg_base": concurrent(client, ["base"] * 8, n),
+                   "mixed": concurrent(client, ["base", version] * 4, n)}
+            rounds.append(row)
+            print(f"  round {i + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
+
+        def med(key_or_fn):
+            fn = key_or_fn if callable(key_or_fn) else (lambda x: x[key_or_fn])
+            return statistics.median(fn(x) for x in rounds)
+
+        for label, g, sv in (("base", "gen_base", "srv_base"), ("version", "gen_ver", "srv_ver")):
+            print(f"1 chat, {label:7}: model.generate {med(g):5.1f} tok/s TTFT {med(g + '_ttft') * 1000:4.0f} ms | "
+                  f"server {med(sv):5.1f} tok/s TTFT {med(sv + '_ttft') * 1000:4.0f} ms | ratio "
+                  f"{med(lambda x, g=g, sv=sv: x[sv] / x[g]):.2f}x (goal >= 1.0x)")
+        print(f"8 chats, version: aggregate {med('agg_ver'):5.1f} tok/s | vs 1 chat on the server "
+              f"{med(lambda x: x['agg_ver'] / x['srv_ver']):.2f}x (goal >= 3x)")
+        print(f"8 chats, base:    aggregate {med('agg_base'):5.1f} tok/s | vs 1 chat on the server "
+              f"{med(lambda x: x['agg_base'] / x['srv_base']):.2f}x")
+        print(f"8 chats, 4 base + 4 version in one mixed batch: aggregate {med('mixed'):5.1f} tok/s | vs 1 chat "
+              f"(harmonic mean of base and version) {med(lambda x: x['mixed'] * (1 / x['srv_base'] + 1 / x['srv_ver']) / 2):.2f}x")
+        publish_copy(storage_dir, "model_20260101_000002")
+        rss_before_two = rss_bytes(server.pid)
         started = time.perf_counter()
         loaded = client.post("/v1/load_lora_adapter", json={"lora_name": "model_20260101_000002"})
         loaded.raise_for_status()
@@ -209,9 +228,10 @@ def main() -> None:
         switch = time.perf_counter() - started
         rss_two = rss_bytes(server.pid)
         adapter_bytes = loaded.json()["version"]["adapter_bytes"]
-        print(f"memory: server RSS {rss_before / 2**20:.0f} MiB with the base only, +{(rss_one - rss_before) / 2**20:.0f}"
-              f" MiB after the first version (PEFT wrapping + adapter), +{(rss_two - rss_one) / 2**20:.0f} MiB for a "
-              f"second one; adapter parameters {adapter_bytes / 2**20:.1f} MiB each")
+        print(f"memory: server RSS {rss_base / 2**20:.0f} MiB serving the base; loading the first version "
+              f"+{(rss_one - rss_base) / 2**20:.0f} MiB (PEFT wrapping + adapter), a second one "
+              f"+{(rss_two - rss_before_two) / 2**20:.0f} MiB; adapter parameters {adapter_bytes / 2**20:.1f} MiB "
+              f"each ({dtype})")
         print(f"switch: load_lora_adapter -> first token of the new version {switch:.2f} s "
               f"(load {loaded.json()['version']['load_seconds']:.2f} s, TTFT {first['ttft']:.2f} s; goal <= 5 s)")
     finally:

@@ -19,6 +19,7 @@ each, to show what brings a run under the goal and what it costs in perplexity.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -36,6 +37,7 @@ SYSTEM_PROMPT = (  # therapist_ai/settings.py _DEFAULT_SYSTEM_PROMPT
     "medical, legal or medication advice. If someone may be in danger, encourage them to "
     "contact emergency services or a crisis line right away."
 )
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 VARIANTS = {
     "default": {},
     "epochs1": {"epochs": 1.0},
@@ -43,6 +45,17 @@ VARIANTS = {
     "attn_only": {"lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
     "max_length256": {"max_length": 256},
     "epochs2_attn": {"epochs": 2.0, "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
+    # bf16 base weights and autocast on CPU (LoRA weights stay fp32): not a TrainConfig option today,
+    # the pipeline's device_choose is patched for the run (bf16 is fast on CPUs with AVX512-BF16/AMX)
+    "bf16": {"_dtype": "bfloat16"},
+    "bf16_epochs2": {"_dtype": "bfloat16", "epochs": 2.0},
+    # LoRA on the top 10 of 30 layers only: the backward pass stops there (not a TrainConfig option
+    # today; peft.LoraConfig is wrapped for the run)
+    "top10": {"_lora": {"layers_to_transform": list(range(20, 30))}, "lora_target_modules": ALL_LINEAR},
+    "top10_epochs2": {"_lora": {"layers_to_transform": list(range(20, 30))}, "lora_target_modules": ALL_LINEAR,
+                      "epochs": 2.0},
+    # one epoch in twice as many, smaller steps: the same compute, more optimizer updates
+    "epochs1_batch4": {"epochs": 1.0, "batch_size": 4},
 }
 
 
@@ -71,6 +84,7 @@ def main() -> None:
     parser.add_argument("--variants", default="default,epochs1,attn_only")
     args = parser.parse_args()
 
+    from training import pipeline
     from training.pipeline import TrainConfig, adapter_train
 
     base = args.base_model
@@ -83,15 +97,23 @@ def main() -> None:
     print(f"data: {len(train)} training conversations ({sum(len(c) - 1 for c in train)} messages), "
           f"{len(held_out)} held out; base {base}")
     defaults = TrainConfig(base_model=base, output_dir=Path("."))  # the service's defaults
+    import peft
+
+    device_choose, lora_config = pipeline.device_choose, peft.LoraConfig
     for name in args.variants.split(","):
-        config = replace(defaults, output_dir=Path(tempfile.mkdtemp(prefix=f"bench-{name}-")), **VARIANTS[name])
-        started = time.monotonic()
+        changes = dict(VARIANTS[name])
+        dtype, lora = changes.pop("_dtype", None), changes.pop("_lora", None)
+        pipeline.device_choose = (lambda _r, d=dtype: ("cpu", d)) if dtype else device_choose
+        peft.LoraConfig = (lambda *a, extra=lora, **k: lora_config(*a, **k, **extra)) if lora else lora_config
+        config = replace(defaults, output_dir=Path(tempfile.mkdtemp(prefix=f"bench-{name}-")), **changes)
+        started, cpu = time.monotonic(), time.process_time()
         result = adapter_train(config, train, held_out)
-        wall = time.monotonic() - started
+        wall, cpu = time.monotonic() - started, time.process_time() - cpu
         m = result.metrics
         print(f"{name:>14}: train {result.train_seconds:6.1f} s, wall {wall:6.1f} s, {result.steps} steps, "
               f"held-out perplexity {m['base_eval_perplexity']:.2f} -> {m['eval_perplexity']:.2f} "
-              f"(goal <= 120 s: {'met' if wall <= 120 else 'NOT met'})", flush=True)
+              f"(goal <= 120 s: {'met' if wall <= 120 else 'NOT met'}); CPU {cpu:.0f} s, load average "
+              f"{os.getloadavg()[1]:.1f} (the machine may be shared)", flush=True)
 
 
 if __name__ == "__main__":

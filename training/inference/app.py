@@ -19,6 +19,7 @@ import json
 import time
 import uuid
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -52,6 +53,9 @@ class Server:
 
         from training.base_models import serving_dtype_choose
 
+        if not (Path(config.base_model) / "config.json").is_file():  # never let transformers try the Hub
+            raise SystemExit(f"no base model in {config.base_model}: run `python manage.py bootstrap_base_model` "
+                             "or set BASE_MODEL / --base-model")
         self.config = config
         self.started = time.monotonic()
         if config.threads > 0:

@@ -148,11 +148,13 @@ class Engine:
                     if self._rows:
                         self._step()
             except Exception as exc:  # a failed step fails its rows, never the server
-                for row in self._rows + newcomers:
+                for row in {id(r): r for r in self._rows + newcomers}.values():
                     row.emit("error", f"generation failed: {type(exc).__name__}: {exc}")
-                self._rows, self._cache = [], None
+                self._retain([])
         for row in self._rows + list(self._waiting):
             row.emit("error", "the inference server is shutting down")
+        for _fn, future in self._commands:
+            future.set_exception(RuntimeError("the inference engine has stopped"))
 
     def _gather(self) -> None:
         """Idle engine, first request in: wait up to ``batch_wait`` for others to share its prefill."""

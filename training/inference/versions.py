@@ -100,9 +100,10 @@ class Versions:
 
     def _directory(self, name: str, path: str | None) -> Path:
         directory = Path(path).resolve() if path else (self.storage_dir / name).resolve()
-        if directory != self.storage_dir and self.storage_dir not in directory.parents:
-            raise VersionError(f"{directory} is outside the model storage directory {self.storage_dir}",
-                               status=400, code="path_outside_storage")
+        if self.storage_dir not in directory.parents or directory.name.startswith("."):
+            # a staging directory (.tmp-run...) is a run still writing, not a version
+            raise VersionError(f"{directory} is not a version folder inside the model storage directory "
+                               f"{self.storage_dir}", status=400, code="path_outside_storage")
         if not directory.is_dir():
             raise VersionError(f"the model `{name}` does not exist", status=404, code="model_not_found")
         return directory

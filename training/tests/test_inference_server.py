@@ -63,6 +63,28 @@ def storage_dir(tiny_base_model, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def expected(tiny_base_model, storage_dir) -> dict:
+    """Greedy replies of plain transformers/PEFT ``generate`` (same weights, prompt, limit) to compare with."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base_model, dtype=torch.float32).eval()
+    inputs = tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+
+    def reply(m) -> str:
+        with torch.inference_mode():
+            out = m.generate(**inputs, max_new_tokens=48, do_sample=False)
+        return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    base = reply(model)
+    version = reply(PeftModel.from_pretrained(model, str(storage_dir / "model_20260101_000001")).eval())
+    assert version != base  # the adapter changes what the model says
+    return {"base": base, "version": version}
+
+
+@pytest.fixture(scope="module")
 def server(tiny_base_model, storage_dir):
     import uvicorn
 
@@ -90,8 +112,9 @@ def sse_events(response: httpx.Response) -> list:
     return [line if line == "[DONE]" else json.loads(line) for line in lines]
 
 
-def test_non_streaming_reply_is_an_openai_chat_completion(server):
+def test_non_streaming_reply_is_an_openai_chat_completion(server, expected):
     body = chat(server).json()
+    assert body["choices"][0]["message"]["content"] == expected["base"]
     assert body["object"] == "chat.completion" and body["model"] == "base" and body["id"].startswith("chatcmpl-")
     choice = body["choices"][0]
     assert choice["message"]["role"] == "assistant" and choice["message"]["content"].strip()
@@ -125,12 +148,10 @@ def test_an_adapter_that_does_not_load_is_refused_and_leaves_the_base_as_it_was(
     assert chat(server).json()["choices"][0]["message"]["content"] == before
 
 
-def test_a_trained_version_answers_differently_from_the_base(server):
-    base = chat(server).json()["choices"][0]["message"]["content"]
+def test_a_trained_version_answers_differently_from_the_base(server, expected):
     version = chat(server, "model_20260101_000001").json()  # loaded on demand from the storage directory
     assert version["model"] == "model_20260101_000001"
-    text = version["choices"][0]["message"]["content"]
-    assert text != base and "slowly" in text
+    assert version["choices"][0]["message"]["content"] == expected["version"] != expected["base"]
     listed = [m["id"] for m in server.get("/v1/models").json()["data"]]
     assert listed[0] == "base" and "model_20260101_000001" in listed
 
@@ -160,7 +181,7 @@ def test_unknown_model_is_404_in_openai_error_shape(server):
     assert response.json()["error"]["type"] == "not_found_error"
 
 
-def test_load_and_unload_lora_adapter_at_runtime(server, storage_dir):
+def test_load_and_unload_lora_adapter_at_runtime(server, storage_dir, expected):
     name = "model_20260101_000001"
     loaded = server.post("/v1/load_lora_adapter", json={"lora_name": name, "lora_path": str(storage_dir / name)})
     assert loaded.status_code == 200 and loaded.json()["version"]["adapter_bytes"] > 0
@@ -169,7 +190,7 @@ def test_load_and_unload_lora_adapter_at_runtime(server, storage_dir):
     assert name not in [m["id"] for m in server.get("/v1/models").json()["data"]]
     outside = server.post("/v1/load_lora_adapter", json={"lora_name": "x", "lora_path": "/etc"})
     assert outside.status_code == 400
-    assert "slowly" in chat(server, name).json()["choices"][0]["message"]["content"]  # on demand again
+    assert chat(server, name).json()["choices"][0]["message"]["content"] == expected["version"]  # on demand again
 
 
 def test_max_tokens_cuts_the_reply_with_finish_reason_length(server):
@@ -193,8 +214,11 @@ def test_concurrent_requests_all_complete_and_are_decoded_together(server):
         bodies = list(pool.map(lambda m: chat(server, m, max_tokens=16, ignore_eos=True).json(), models))
     assert [b["usage"]["completion_tokens"] for b in bodies] == [16] * 8
     assert [b["model"] for b in bodies] == models
-    versions = {b["choices"][0]["message"]["content"] for b, m in zip(bodies, models, strict=True) if m != "base"}
-    assert len(versions) == 1 and "slowly" in versions.pop()  # mixed batch: each row kept its own adapter
+    replies = {m: {b["choices"][0]["message"]["content"] for b, n in zip(bodies, models, strict=True) if n == m}
+               for m in set(models)}
+    # one mixed batch: each row kept its own adapter (same prompt, same model: same greedy reply)
+    assert len(replies["base"]) == len(replies["model_20260101_000001"]) == 1
+    assert replies["base"] != replies["model_20260101_000001"]
     assert server.get("/health").json()["peak_running"] >= 2
 
 
@@ -250,3 +274,18 @@ def test_entry_point_serves_health_with_env_fallbacks(tiny_base_model, storage_d
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_version_matches_the_base_by_fingerprint_or_by_a_path_holding_the_same_weights(tiny_base_model, tmp_path):
+    from training.base_models import base_fingerprint
+    from training.inference.versions import Versions
+
+    versions = Versions(None, storage_dir=tmp_path, base_dir=tiny_base_model)
+    fingerprint = base_fingerprint(tiny_base_model)
+    assert versions.base_matches({"base_model": "/mnt/elsewhere/base_model", "base_model_fingerprint": fingerprint})[0]
+    assert not versions.base_matches({"base_model": str(tiny_base_model), "base_model_fingerprint": "0" * 64})[0]
+    copy = shutil.copytree(tiny_base_model, tmp_path / "same_weights_other_path")
+    assert versions.base_matches({"base_model": str(copy)})[0]
+    (copy / "config.json").write_text((copy / "config.json").read_text().replace("}", ', "x": 1}', 1))
+    ok, reason = versions.base_matches({"base_model": str(copy)})
+    assert not ok and "this server serves" in reason
