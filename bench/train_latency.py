@@ -199,7 +199,7 @@ def main() -> None:
     args = parser.parse_args()
     base_model = args.base_model or str(Path(os.environ.get("DATA_DIR", REPO / "var")) / "base_model")
     if not (Path(base_model) / "config.json").exists() and not args.base_model:
-        subprocess.run([PY, "manage.py", "bootstrap_base_model"], cwd=REPO, check=True,
+        subprocess.run([PY, "manage.py", "bootstrap_base_model", "--tiny"], cwd=REPO, check=True,
                        env={**os.environ, "DEBUG": "1"})
     tmp = Path(tempfile.mkdtemp(prefix="train-latency-"))
     env = {**os.environ, "DEBUG": "1", "DATA_DIR": str(tmp), "MODEL_STORAGE_DIR": str(tmp / "models"),

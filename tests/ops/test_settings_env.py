@@ -80,6 +80,12 @@ INTENDED_CHANGES = {
     "AXES_IPWARE_PROXY_TRUSTED_IPS": None,
     "TRUSTED_PROXIES": [],
 }
+# Defaults changed on purpose since (a value set in the environment is unchanged): old -> new.
+INTENDED_DEFAULTS = {
+    # 0 = auto: the epochs and batch size follow the size of the set (docs/training.md).
+    "TRAIN_EPOCHS": (3.0, 0.0),
+    "TRAIN_BATCH_SIZE": (8, 0),
+}
 # Values inside recorded settings changed on purpose since: (setting, key, ...) -> the new value.
 INTENDED_NESTED = {
     # Sign-up is rate-limited per client address (hardening: anyone could spend the Groq budget).
@@ -97,6 +103,9 @@ def _with_intended(recorded: dict) -> dict:
     import copy
 
     recorded = copy.deepcopy(recorded)
+    for name, (old, new) in INTENDED_DEFAULTS.items():
+        if recorded.get(name) == old:
+            recorded[name] = new
     for (*path, leaf), value in INTENDED_NESTED.items():
         node = recorded
         for key in path:
