@@ -52,10 +52,11 @@ class VersionedContentAdmin(admin.ModelAdmin):
 
 @admin.register(ScreeningRule)
 class ScreeningRuleAdmin(VersionedContentAdmin):
-    list_display = ("note", "kind", "category", "level", "active", "version", "updated_at")
-    list_filter = ("kind", "category", "level", "active")
+    list_display = ("note", "kind", "category", "level", "active", "overrulable", "version", "updated_at")
+    list_filter = ("kind", "category", "level", "active", "overrulable")
     search_fields = ("text", "note")
-    fields = ("kind", "category", "level", "text", "note", "active", *VersionedContentAdmin.readonly_fields)
+    fields = ("kind", "category", "level", "text", "note", "active", "overrulable",
+              *VersionedContentAdmin.readonly_fields)
 
 
 @admin.register(SafetyTemplate)

@@ -4,19 +4,20 @@ from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 def screening_model_check(app_configs=None, **kwargs) -> list:
-    """At start-up (``manage.py check``, runserver, migrate): the screening model's files match
-    their manifest. A refused model leaves the screen on the rules (at least concern): loud, but
-    not a reason to keep the service from starting."""
+    """At start-up (``manage.py check``, runserver, migrate, every command): the screening
+    model's files match their manifest. A warning, not an error: a refused model leaves the
+    screen on the rules (at least concern), and commands such as ``safety_train_screen`` (which
+    writes a new one) and ``migrate`` must still run."""
     from conversations.safety.screen_model import ArtefactError, artefact_verify, configured
 
     path, _runtime = configured()
     try:
         artefact_verify(path, base=False)
     except ArtefactError as exc:
-        return [checks.Error(f"The safety screening model will be refused: {exc}",
-                             hint="Reinstall the shipped version or point SAFETY_SCREEN_MODEL_DIR at a verified one; "
-                                  "until then the screen uses the rules only and answers at least concern.",
-                             id="safety.E001")]
+        return [checks.Warning(f"The safety screening model will be REFUSED: {exc}",
+                               hint="Reinstall the shipped version or point SAFETY_SCREEN_MODEL_DIR at a verified "
+                                    "one; until then the screen uses the rules only and answers at least concern.",
+                               id="safety.W001")]
     return []
 
 

@@ -52,6 +52,11 @@ class ScreeningRule(EditableContent):
     text = models.TextField(help_text="Lower-case text is matched; curly quotes are straightened.")
     note = models.CharField(max_length=200, blank=True, help_text="What this rule is for (shown as the reason).")
     active = models.BooleanField(default=True)
+    overrulable = models.BooleanField(
+        default=False, verbose_name="model may overrule",
+        help_text="The screening model may overrule this rule when it is nearly certain the message is no risk "
+                  "(a negation, a recovery story, an idiom the rule does not know). On for the shipped rules; "
+                  "off for the rules clinicians add, which always stand.")
 
     class Meta:
         ordering = ["kind", "category", "id"]

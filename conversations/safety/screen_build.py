@@ -114,7 +114,9 @@ def screen_model_build(*, output: Path, config=None, holdout: str | None = None,
         report = _report(folder, held_out, holdout, rules)
         (folder / REPORT).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         _write_manifest(folder, _manifest(folder, **meta))
-        os.chmod(folder, 0o755)
+        os.chmod(folder, 0o755)  # the web hosts read what the training host wrote
+        for item in folder.iterdir():
+            os.chmod(item, 0o644)
         os.replace(folder, output)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

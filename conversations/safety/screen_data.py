@@ -1,6 +1,7 @@
 """The screen's labelled data: where each set lives, and what training may read.
 
-Training reads ``data/train.jsonl`` (the first hand-written exemplars), the four
+Training reads ``data/train.jsonl`` (the first hand-written exemplars), ``data/train_short.jsonl``
+(short conversational messages, none), the four
 ``data/train_batches/batch_*.jsonl`` (written apart by four authors from
 docs/safety-labelling.md) and clinicians' feedback (``ScreeningExample``, read from the
 database when training runs). Never the evaluation sets: ``eval.jsonl``, the probe sets, and
@@ -16,6 +17,10 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TRAIN_PATH = DATA_DIR / "train.jsonl"
+# Short conversational messages ("go on", "see you tomorrow", "I take my meds at night"), none, some
+# after harmless context: written by the screen's developer when a model trained without them
+# gave such messages crisis with no context at all (docs/safety.md). No evaluation text.
+TRAIN_SHORT_PATH = DATA_DIR / "train_short.jsonl"
 BATCH_DIR = DATA_DIR / "train_batches"
 EVAL_PATH = DATA_DIR / "eval.jsonl"
 PROBE_PATH = DATA_DIR / "probe.jsonl"  # new phrasings, used while writing the 2026-11-30 rules
@@ -32,7 +37,7 @@ def load_examples(path: Path) -> list[dict]:
 
 def training_files() -> dict[str, Path]:
     """Name (relative to ``data/``) -> path of every file training reads."""
-    files = [TRAIN_PATH, *sorted(BATCH_DIR.glob("batch_*.jsonl"))]
+    files = [TRAIN_PATH, TRAIN_SHORT_PATH, *sorted(BATCH_DIR.glob("batch_*.jsonl"))]
     return {str(path.relative_to(DATA_DIR)): path for path in files}
 
 

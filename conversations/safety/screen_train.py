@@ -30,7 +30,7 @@ ADAPTED = ("attention.self.query", "attention.self.key", "attention.self.value",
 @dataclass
 class ScreenTrainConfig:
     epochs: float = 4.0
-    learning_rate: float = 5e-4
+    learning_rate: float = 1.5e-3
     head_learning_rate: float = 2e-3
     batch_size: int = 32
     lora_r: int = 16  # 0: fine-tune the encoder layers fully (not exportable; to measure LoRA's cost)

@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from conversations.safety.rules import current_rules, normalise
 from conversations.safety.verdicts import CONCERN, LEVEL_RANK, NONE, InputScreen, OutputScreen
 
-# A rule match stands unless the model gives the message P(risk) below this: measured on the
-# training batch held out from the model (written apart from the rules' author), the shipped
-# rules flagged 8 % of its hard non-risk messages (negations, recovery, idioms: "not suicidal,
-# just sad", "two years clean from self harm"); overruling at P(risk) < 0.05 removed about
-# two thirds of those at no cost in recall there (docs/safety.md, "rules").
+# A match of a rule marked ``overrulable`` (the shipped ones; never those clinicians add) stands
+# unless the model gives the message P(risk) below this: on the training batch held out from the
+# model (written apart from the rules' author), the shipped rules flagged 8 % of its hard
+# non-risk messages (negations, recovery, idioms: "not suicidal, just sad", "two years clean from
+# self harm"); overruling at P(risk) < 0.05 removed most of those at no cost in recall there
+# (docs/safety.md, "rules").
 RULE_OVERRULE_BELOW = 0.05
 CHUNK_WORDS = 40  # long messages are classified sentence-window by sentence-window
 # A sentence longer than a chunk (no punctuation, or line breaks, which normalising removes) is
@@ -90,13 +91,8 @@ def screen_input(text: str, *, context: Sequence[str] = (), use_model: bool = Tr
     rules-only baseline (benchmark)."""
     rules = current_rules()
     masked = rules.mask(normalise(text or ""))
-    level, categories, reasons = NONE, [], []
-    for rule in rules.matches(masked):
-        if LEVEL_RANK[rule.level] > LEVEL_RANK[level]:
-            level = rule.level
-        if rule.category and rule.category not in categories:
-            categories.append(rule.category)
-        reasons.append(f"rule {rule.id or '-'}: {rule.note or rule.text[:60]}")
+    matched = rules.matches(masked)
+    model_level, category, reason = NONE, None, ""
     if use_model:
         try:
             earlier = [rules.mask(normalise(c or "")) for c in context]
@@ -104,9 +100,19 @@ def screen_input(text: str, *, context: Sequence[str] = (), use_model: bool = Tr
         except Exception:  # artefact refused, out of memory: degrade to the rules, visibly
             logger.exception("Safety screening model failed; screening with the rules only, at least concern")
             model_level, category, p_risk, reason = CONCERN, None, None, "screening model unavailable: rules only"
-        if level != NONE and p_risk is not None and p_risk < RULE_OVERRULE_BELOW:
-            logger.info("Rule verdict %s overruled by the screening model (%s)", level, reason)
-            level, categories, reasons = NONE, [], []
+        if matched and p_risk is not None and p_risk < RULE_OVERRULE_BELOW:
+            overruled = [rule for rule in matched if rule.overrulable]
+            if overruled:
+                logger.info("Rules %s overruled by the screening model (%s)", [r.id for r in overruled], reason)
+            matched = [rule for rule in matched if not rule.overrulable]
+    level, categories, reasons = NONE, [], []
+    for rule in matched:
+        if LEVEL_RANK[rule.level] > LEVEL_RANK[level]:
+            level = rule.level
+        if rule.category and rule.category not in categories:
+            categories.append(rule.category)
+        reasons.append(f"rule {rule.id or '-'}: {rule.note or rule.text[:60]}")
+    if use_model:
         if LEVEL_RANK[model_level] > LEVEL_RANK[level]:
             level = model_level
         if category and category not in categories:

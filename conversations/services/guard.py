@@ -40,6 +40,11 @@ async def guard_verdict(turns: list[dict]) -> InputScreen | None:
     if not guard_enabled() or not turns:
         return None
     provider = _guard_provider()
+    try:
+        provider.client()  # made once per process and event loop (~0.1 s): not the guard's time
+    except Exception as exc:
+        log.warning("Safety guard %s has no client (%s); the local verdict stands", provider.model, exc)
+        return None
     started = time.monotonic()
     try:
         completion = await asyncio.wait_for(provider.complete(guard_messages(provider.model, turns)),

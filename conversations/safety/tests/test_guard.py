@@ -34,7 +34,7 @@ def stream(conversation, content):
 @pytest.fixture
 def guard(fake_groq, settings):
     settings.SAFETY_GUARD_MODEL = GUARD
-    settings.SAFETY_GUARD_TIMEOUT = 0.5
+    settings.SAFETY_GUARD_TIMEOUT = 1.0  # generous: the first request of a process also makes its client
     fake_groq.configure(guard_model=GUARD)
     return fake_groq
 
@@ -124,7 +124,7 @@ def test_a_concern_from_a_prompted_guard_adds_the_resources(guard, conversation,
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("failure", [{"guard_fault": "500"}, {"guard_fault": "hang"}, {"guard_delay": 2.0},
+@pytest.mark.parametrize("failure", [{"guard_fault": "500"}, {"guard_fault": "hang"}, {"guard_delay": 3.0},
                                      {"guard_reply": "I'm sorry, I can't classify that."}])
 def test_a_guard_that_is_down_slow_or_talks_nonsense_leaves_the_local_verdict(guard, conversation, failure):
     guard.configure(**failure)
@@ -133,7 +133,7 @@ def test_a_guard_that_is_down_slow_or_talks_nonsense_leaves_the_local_verdict(gu
 
     assert turn.reply.provider == "groq" and turn.reply.status == "ok"
     assert turn.safety["level"] == "none"
-    assert time.monotonic() - started < 1.5  # the guard's 0.5 s limit, not its 2 s or its hang
+    assert time.monotonic() - started < 2.5  # the guard's 1 s limit, not its 3 s or its hang
 
 
 @pytest.mark.django_db
