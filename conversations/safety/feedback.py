@@ -18,6 +18,7 @@ from conversations.safety.screen_inputs import CONTEXT_MESSAGES
 from therapist_ai.audit import audit_record
 
 LABEL_PERMISSION = "safety.add_screeningexample"
+PATIENT = "patient"  # Message.Role.PATIENT (the chat models are a layer above: not imported here)
 Source = ScreeningExample.Source
 
 
@@ -38,13 +39,11 @@ def screening_example_label(*, message, level: str, category: str = "", source: 
     """Label a patient message for the screen's training (one label per message: the latest
     clinician's). Clinicians need ``safety.add_screeningexample``; a handled flag's example is
     a consequence of handling it and needs only that."""
-    from conversations.models import Message
-
     if source != Source.FLAG_HANDLED and not (actor is not None and actor.has_perm(LABEL_PERMISSION)):
         raise PermissionDenied("Only clinicians may label messages for the safety screen.")
     if source not in Source.values:
         raise ValidationError({"source": [f"Unknown source {source!r}."]})
-    if message.role != Message.Role.PATIENT:
+    if message.role != PATIENT:
         raise ValidationError("Only a patient's message can be labelled for the safety screen.")
     level, category = _label_clean(level, category)
     existing = ScreeningExample.objects.select_for_update().filter(message=message).first()
@@ -89,13 +88,10 @@ def screening_examples_for_training() -> list[dict]:
     """Every labelled message as a training record (``text``, ``context``, ``level``,
     ``category``, ``source``, ``id``), read now: the patient's messages before it in the
     conversation, up to ``CONTEXT_MESSAGES``, oldest first."""
-    from conversations.models import Message
-
     records = []
     for example in ScreeningExample.objects.select_related("message").order_by("id"):
         message = example.message
-        earlier = (Message.objects.filter(conversation_id=message.conversation_id, role=Message.Role.PATIENT,
-                                          id__lt=message.id)
+        earlier = (type(message).objects.filter(conversation_id=message.conversation_id, role=PATIENT, id__lt=message.id)
                    .order_by("-id").values_list("content", flat=True)[:CONTEXT_MESSAGES])
         records.append({"text": message.content, "context": list(reversed(earlier)), "level": example.level,
                         "category": example.category or "none", "source": "clinician_feedback",
