@@ -3,6 +3,7 @@
     python bench/safety_eval.py                 # every set, the blind ones included; latency
     python bench/safety_eval.py --no-blind      # development: never the blind sets
     python bench/safety_eval.py --runtimes numpy,onnx-fp32,onnx-int8   # latency per runtime
+    python bench/safety_eval.py --latency-only --runtimes ...           # latency alone
 
 Sets: the project's evaluation set (``eval.jsonl``), the two probe sets, and the blind sets
 (``eval_blind/set_a.jsonl``, ``set_b.jsonl``, written by two authors who saw none of the rules,
@@ -138,6 +139,7 @@ def main() -> None:
     parser.add_argument("--no-blind", action="store_true", help="leave out the blind sets (development)")
     parser.add_argument("--repeat", type=int, default=3, help="passes over the messages for latency samples")
     parser.add_argument("--runtimes", default="", help="comma-separated runtimes to time (default: the configured one)")
+    parser.add_argument("--latency-only", action="store_true", help="time the screen, print no figures")
     args = parser.parse_args()
     import django
 
@@ -157,7 +159,8 @@ def main() -> None:
     sets = labelled_sets(blind=not args.no_blind)
     everything = []
     for name, examples in sets.items():
-        print_set(name, examples, screen_all(examples))
+        if not args.latency_only:
+            print_set(name, examples, screen_all(examples))
         if "combined" not in name:
             everything.extend(examples)
     for runtime in (args.runtimes.split(",") if args.runtimes else [model.runtime]):

@@ -36,6 +36,7 @@ def upstream(ttft: float, guard_delay: float):
     proc = subprocess.Popen([sys.executable, "-m", "devtools.fake_groq", "--port", str(port), "--ttft", str(ttft),
                              "--tps", "60", "--guard-delay", str(guard_delay)], cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
+    proc.log_file = log
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/", proc=None)

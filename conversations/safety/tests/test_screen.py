@@ -33,6 +33,17 @@ def test_evaluation_and_probe_sets_are_held_out_from_all_training_data():
         assert {e["category"] for e in examples} == {"none", *CATEGORIES}
 
 
+def test_blind_sets_share_no_text_with_the_training_data():
+    """Written blind: no message of eight words or more is also a training text (two shorter
+    stock phrases, one of them an example in the labelling guide, occur in both: docs/safety.md)."""
+    training = _texts(screen_data.training_files().values())
+    for name in ("set_a.jsonl", "set_b.jsonl"):
+        blind = screen_data.load_examples(screen_data.BLIND_DIR / name)
+        assert len(blind) == 190
+        shared = [e for e in blind if e["text"].strip().lower() in training]
+        assert [e for e in shared if len(e["text"].split()) >= 8] == [] and len(shared) <= 2
+
+
 def test_screen_keeps_its_recall_and_false_alarms_on_the_evaluation_set(evaluation):
     examples, screens = evaluation
     missed = [e["text"] for e, s in zip(examples, screens, strict=True) if e["level"] != "none" and s.level == "none"]
