@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.filters import DateFieldListFilter
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -18,6 +18,9 @@ from django.utils.html import format_html
 from clinicians import selectors, services
 from clinicians.models import DenyListEntry, Redaction, Review, Transcript
 from conversations.models import Message
+from conversations.safety import feedback as screen_feedback
+from conversations.safety.defaults import CATEGORIES as SCREEN_CATEGORIES
+from conversations.safety.models import ScreeningExample
 
 STATUS_COLOURS = {"pending": "#b26b00", "approved": "#2e7d32", "rejected": "#9e1c1c"}
 FLAG_NAMES = {2: "crisis", 1: "concern", 0: ""}
@@ -184,15 +187,33 @@ class TranscriptAdmin(admin.ModelAdmin):
 
     def _render(self, request, conversation, can_change):
         row = selectors.transcript_queue().get(pk=conversation.pk)
+        views = selectors.transcript_messages(conversation)
+        # The screen's training labels on this transcript's messages, in one query.
+        labels = {e.message_id: e for e in ScreeningExample.objects.filter(message__conversation=conversation)}
+        for view in views:
+            view.message.screen_label = labels.get(view.message.pk)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta, "original": conversation, "title": f"Review transcript #{conversation.pk}",
             "row": row, "review": getattr(row, "review", None), "flag": FLAG_NAMES.get(row.flag_rank, ""),
-            "messages_view": selectors.transcript_messages(conversation), "can_change": can_change,
+            "messages_view": views, "can_change": can_change,
             "labels": Redaction.Label.choices, "has_view_permission": True,
             "unscanned": selectors.unscanned_count(conversation),
+            "can_label_screen": can_change and request.user.has_perm(screen_feedback.LABEL_PERMISSION),
+            "screen_categories": [(c, c.replace("_", " ")) for c in SCREEN_CATEGORIES],
         }
         return TemplateResponse(request, "admin/clinicians/transcript/review.html", context)
+
+    def _screen_label(self, request, conversation, op: str) -> None:
+        """Missed risk / false alarm on a patient message: a training example for the next
+        screening model (the safety app's service checks the permission and audits)."""
+        message = get_object_or_404(Message, pk=request.POST.get("message"), conversation=conversation)
+        if op == "screen_false_alarm":
+            screen_feedback.false_alarm_mark(message=message, actor=request.user)
+        else:
+            screen_feedback.missed_risk_mark(message=message, actor=request.user, level=request.POST.get("level", ""),
+                                             category=request.POST.get("category", ""))
+        self.message_user(request, "Labelled for the safety screen's next training.", messages.SUCCESS)
 
     def _handle(self, request, conversation) -> None:
         op, user, post = request.POST.get("op", ""), request.user, request.POST
@@ -230,10 +251,14 @@ class TranscriptAdmin(admin.ModelAdmin):
             elif op in {"crisis_include", "crisis_exclude"}:
                 services.transcript_crisis_include(conversation=conversation, clinician=user,
                                                    include=op == "crisis_include", reason=post.get("reason", ""))
+            elif op in {"screen_missed", "screen_false_alarm"}:
+                self._screen_label(request, conversation, op)
             else:
                 self.message_user(request, f"Unknown operation {op!r}.", messages.ERROR)
         except services.CurationError as exc:
             self.message_user(request, str(exc), messages.ERROR)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
 
 
 def _aligned(content: str, start, end, selected: str):

@@ -12,6 +12,11 @@ usage block, and can be told to misbehave the ways the real service does: 429 wi
 ``retry-after``, 500, hang (the client times out), drop the connection mid-stream,
 401 for an invalid key. Every request it receives is recorded, so a test can assert that
 the language model was (or was not) asked. No Django here: the CLI runs without settings.
+
+Requests for the *guard* model (``guard_model``, a model name of its own, as the safety guard
+sends) get the guard's answer instead: ``guard_reply`` (Llama Guard's ``safe`` /
+``unsafe\nS11``, JSON, or garbage), after ``guard_delay`` seconds, or ``guard_fault``
+("500", "hang", ...). They are listed in ``guard_requests``, never in ``chat_requests``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ class FakeGroqConfig:
     drop_after_chunks: int = 3  # "drop": content chunks sent before the connection is cut
     hang_seconds: float = 60.0  # "hang": how long to sit on the request before closing
     reply: str | None = None  # fixed reply text (None: generated from the last user message)
+    guard_model: str = "meta-llama/llama-guard-4-12b"  # requests for this model get the guard's answers
+    guard_reply: str = "safe"
+    guard_delay: float = 0.0  # seconds before the guard answers
+    guard_fault: str = ""  # one of FAULTS, for guard requests only (always, while set)
 
 
 @dataclass
@@ -201,7 +210,14 @@ class FakeGroq:
 
     @property
     def chat_requests(self) -> list[ReceivedRequest]:
-        return [r for r in self.requests if r.path == CHAT_PATH]
+        """Requests for the chat model (not the guard's)."""
+        guard = self.config.guard_model
+        return [r for r in self.requests if r.path == CHAT_PATH and r.body.get("model") != guard]
+
+    @property
+    def guard_requests(self) -> list[ReceivedRequest]:
+        guard = self.config.guard_model
+        return [r for r in self.requests if r.path == CHAT_PATH and r.body.get("model") == guard]
 
     # -- lifecycle --
     def start(self) -> FakeGroq:
@@ -288,10 +304,22 @@ class FakeGroq:
         with self._lock:
             self._requests.append(ReceivedRequest(method, path, headers, body))
             config = self.config
-            faulty = config.fault and (config.fault_times is None or self._faults_served < config.fault_times)
-            if faulty:
-                self._faults_served += 1
+            if body.get("model") == config.guard_model:
+                guarded = True
+            else:
+                guarded = False
+                faulty = config.fault and (config.fault_times is None or self._faults_served < config.fault_times)
+                if faulty:
+                    self._faults_served += 1
+        if guarded:
+            return await self._guard(respond, body, config)
         return await self._answer(respond, body, config, config.fault if faulty else "")
+
+    async def _guard(self, respond: _Responder, body: dict, config: FakeGroqConfig) -> bool:
+        """The guard model: its configured answer (JSON, or one streamed chunk), late or faulty."""
+        await asyncio.sleep(config.guard_delay)
+        guard = replace(config, reply=config.guard_reply, first_token_delay=0.0, tokens_per_second=0.0)
+        return await self._answer(respond, body, guard, config.guard_fault)
 
     async def _answer(self, respond: _Responder, body: dict, config: FakeGroqConfig, fault: str) -> bool:
         if fault == "401":
@@ -370,9 +398,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ttft", type=float, default=0.25, help="seconds to the first token")
     parser.add_argument("--tps", type=float, default=60.0, help="tokens per second (0: unlimited)")
     parser.add_argument("--fault", choices=FAULTS, default="", help="misbehave on every request")
+    parser.add_argument("--guard-delay", type=float, default=0.0, help="seconds before the guard model answers")
+    parser.add_argument("--guard-reply", default="safe", help="the guard model's answer")
     args = parser.parse_args(argv)
-    fake = FakeGroq(args.host, args.port, first_token_delay=args.ttft,
-                    tokens_per_second=args.tps, fault=args.fault)
+    fake = FakeGroq(args.host, args.port, first_token_delay=args.ttft, tokens_per_second=args.tps,
+                    fault=args.fault, guard_delay=args.guard_delay, guard_reply=args.guard_reply)
 
     async def run() -> None:
         await fake.serve()

@@ -50,6 +50,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "safety.change_screeningrule",
         "safety.view_contentversion",
         "safety.view_outputreplacement",
+        # the screen's feedback loop: label missed risk and false alarms (training examples)
+        "safety.view_screeningexample",
+        "safety.add_screeningexample",
+        "safety.change_screeningexample",
         # model versions: read them and their evidence, sign off, rate shadow pairs blind,
         # keep the evaluation prompt set
         "training.view_modelversion",
@@ -93,6 +97,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "safety.view_screeningrule",
         "safety.view_contentversion",
         "safety.view_outputreplacement",
+        "safety.view_screeningexample",
     ],
 }
 

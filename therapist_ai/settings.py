@@ -507,6 +507,14 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="therapist-ai@localhost")
+# The screening model (docs/safety.md): which version folder screens (empty: the one shipped
+# in conversations/safety/data/screen_model), and what runs it in the web process.
+SAFETY_SCREEN_MODEL_DIR = env.str("SAFETY_SCREEN_MODEL_DIR", default="")
+SAFETY_SCREEN_RUNTIME = env.str("SAFETY_SCREEN_RUNTIME", default="auto")  # auto | onnx-int8 | onnx-fp32 | numpy
+# The optional guard model on the Groq endpoint, asked beside the chat model (unset: off); the
+# patient sees nothing until it answers or this many seconds have passed (then: the local verdict).
+SAFETY_GUARD_MODEL = env.str("SAFETY_GUARD_MODEL", default="")
+SAFETY_GUARD_TIMEOUT = env.float("SAFETY_GUARD_TIMEOUT", default=0.8)
 
 # --- Training and local models --------------------------------------------------------
 ENABLE_AUTO_TRAINING = env.bool("ENABLE_AUTO_TRAINING", default=False)

@@ -1,22 +1,27 @@
-"""Clinicians handle flags and edit the safety wording and lists here; staff may look."""
+"""Clinicians handle flags, label what the screen got wrong, and edit the safety wording and
+lists here; staff may look. The "Screening model" page says which model version screens."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
-from conversations.safety import services
+from conversations.safety import feedback, services
+from conversations.safety.defaults import CATEGORIES
 from conversations.safety.models import (
     ContentVersion,
     CrisisResource,
     OutputReplacement,
     SafetyFlag,
     SafetyTemplate,
+    ScreeningExample,
     ScreeningRule,
 )
+from conversations.safety.selectors import screening_feedback_counts
 from therapist_ai.admin import ReadOnlyAdmin
 
 
@@ -47,10 +52,11 @@ class VersionedContentAdmin(admin.ModelAdmin):
 
 @admin.register(ScreeningRule)
 class ScreeningRuleAdmin(VersionedContentAdmin):
-    list_display = ("note", "kind", "category", "level", "active", "version", "updated_at")
-    list_filter = ("kind", "category", "level", "active")
+    list_display = ("note", "kind", "category", "level", "active", "overrulable", "version", "updated_at")
+    list_filter = ("kind", "category", "level", "active", "overrulable")
     search_fields = ("text", "note")
-    fields = ("kind", "category", "level", "text", "note", "active", *VersionedContentAdmin.readonly_fields)
+    fields = ("kind", "category", "level", "text", "note", "active", "overrulable",
+              *VersionedContentAdmin.readonly_fields)
 
 
 @admin.register(SafetyTemplate)
@@ -93,12 +99,18 @@ class HandleForm(forms.Form):
                            help_text="What was done: who was contacted, the outcome.")
 
 
+class MissedRiskForm(forms.Form):
+    level = forms.ChoiceField(choices=[("concern", "Concern"), ("crisis", "Crisis")],
+                              help_text="The level the message should have had.")
+    category = forms.ChoiceField(choices=[(c, c.replace("_", " ")) for c in CATEGORIES])
+
+
 @admin.register(SafetyFlag)
 class SafetyFlagAdmin(admin.ModelAdmin):
     list_display = ("conversation_link", "level", "category_list", "created_at", "state", "handled_by")
     list_filter = (OpenFilter, "level")
     ordering = ("handled_at", "-created_at")  # open flags (no handled_at) first
-    actions = ["mark_handled"]
+    actions = ["mark_handled", "mark_false_alarm", "mark_missed_risk"]
     readonly_fields = ("conversation_link", "message", "level", "categories", "reason", "created_at",
                        "handled_at", "handled_by", "handled_note")
     fields = readonly_fields
@@ -164,6 +176,80 @@ class SafetyFlagAdmin(admin.ModelAdmin):
             "flags": queryset, "form": form, "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         })
+
+
+    def has_label_permission(self, request):
+        return request.user.has_perm(feedback.LABEL_PERMISSION)
+
+    def _label(self, request, queryset, mark, **label) -> None:
+        done, skipped = 0, 0
+        for flag in queryset.select_related("message"):
+            if flag.message is None:
+                skipped += 1
+                continue
+            try:
+                mark(message=flag.message, actor=request.user, flag=flag, **label)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"Flag {flag.pk}: {exc}", messages.ERROR)
+        self.message_user(request, f"Labelled {done} message{'s' if done != 1 else ''} for the screen's next "
+                                   f"training{f'; {skipped} flags have no message' if skipped else ''}.")
+
+    @admin.action(description="Mark false alarm (the screen learns from it)", permissions=["label"])
+    def mark_false_alarm(self, request, queryset):
+        self._label(request, queryset, feedback.false_alarm_mark)
+
+    @admin.action(description="Mark missed risk (level and category)…", permissions=["label"])
+    def mark_missed_risk(self, request, queryset):
+        form = MissedRiskForm(request.POST if "level" in request.POST else None)
+        if form.is_valid():
+            self._label(request, queryset, feedback.missed_risk_mark, level=form.cleaned_data["level"],
+                        category=form.cleaned_data["category"])
+            return redirect(request.get_full_path())
+        return render(request, "admin/safety/safetyflag/missed_risk.html", {
+            **self.admin_site.each_context(request), "title": "Label what the screen missed",
+            "flags": queryset, "form": form, "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        })
+
+
+@admin.register(ScreeningExample)
+class ScreeningExampleAdmin(ReadOnlyAdmin):
+    """Clinicians' labels waiting for (or used by) the screen's training; changed only by marking
+    the message again (audited). The "Screening model" page: which version screens."""
+
+    list_display = ("message_link", "level", "category", "source", "labelled_by", "updated_at")
+    list_filter = ("source", "level", "category")
+    list_select_related = ("message", "labelled_by")
+    readonly_fields = ("message", "level", "category", "source", "flag", "labelled_by", "created_at", "updated_at")
+
+    @admin.display(description="Message")
+    def message_link(self, obj):
+        try:
+            url = reverse("admin:clinicians_transcript_change", args=[obj.message.conversation_id])
+        except NoReverseMatch:
+            return f"Message {obj.message_id}"
+        return format_html('<a href="{}#message-{}">Message {}</a>', url, obj.message_id, obj.message_id)
+
+    def get_urls(self):
+        page = self.admin_site.admin_view(self.screening_model_view)
+        return [path("screening-model/", page, name="safety_screening_model"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"screening_model_url": reverse("admin:safety_screening_model"),
+                                                 **(extra_context or {})})
+
+    def screening_model_view(self, request):
+        from conversations.safety.screen_model import screen_model_status
+
+        user = request.user
+        if not (user.has_perm("safety.view_screeningexample") or user.has_perm("safety.view_safetyflag")):
+            raise PermissionDenied
+        status = screen_model_status()
+        labelled, used = screening_feedback_counts(status)
+        context = {**self.admin_site.each_context(request), "title": "Screening model", "opts": self.model._meta,
+                   "status": status, "labelled": labelled, "used": used}
+        return TemplateResponse(request, "admin/safety/screening_model.html", context)
 
 
 @admin.register(OutputReplacement)

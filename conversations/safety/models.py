@@ -52,6 +52,11 @@ class ScreeningRule(EditableContent):
     text = models.TextField(help_text="Lower-case text is matched; curly quotes are straightened.")
     note = models.CharField(max_length=200, blank=True, help_text="What this rule is for (shown as the reason).")
     active = models.BooleanField(default=True)
+    overrulable = models.BooleanField(
+        default=False, verbose_name="model may overrule",
+        help_text="The screening model may overrule this rule when it is nearly certain the message is no risk "
+                  "(a negation, a recovery story, an idiom the rule does not know). On for the shipped rules; "
+                  "off for the rules clinicians add, which always stand.")
 
     class Meta:
         ordering = ["kind", "category", "id"]
@@ -188,3 +193,42 @@ class OutputReplacement(models.Model):
 
     def __str__(self) -> str:
         return f"Replaced reply from {self.provider}/{self.model_name}"
+
+
+class ScreeningExample(models.Model):
+    """A patient message labelled by a clinician, for the *next* screening model's training.
+
+    Made when a clinician handles a safety flag (the flag's verdict, confirmed) or marks a
+    message as missed risk or as a false alarm (their label wins over a handled flag's). The
+    text is not copied: the training command reads the message (and the patient's messages
+    before it) when it runs, and the patient's erasure deletes the message and so this row.
+    Never part of an evaluation set.
+    """
+
+    class Source(models.TextChoices):
+        FLAG_HANDLED = "flag_handled", "Safety flag handled (verdict confirmed)"
+        MISSED_RISK = "missed_risk", "Marked by a clinician: missed risk"
+        FALSE_ALARM = "false_alarm", "Marked by a clinician: false alarm"
+
+    message = models.OneToOneField("conversations.Message", on_delete=models.CASCADE, related_name="screening_example")
+    level = models.CharField(max_length=16, choices=Level.choices)
+    category = models.CharField(max_length=32, choices=CATEGORY_CHOICES, blank=True,
+                                help_text="Empty when the level is none.")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    flag = models.ForeignKey(SafetyFlag, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    labelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(level=Level.NONE) & Q(category="")) | (~Q(level=Level.NONE) & ~Q(category="")),
+                name="screening_example_category_iff_risk",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.message_id}: {self.level}{f' ({self.category})' if self.category else ''}"

@@ -26,6 +26,7 @@ class Rule:
     text: str
     note: str = ""
     id: int | None = None
+    overrulable: bool = False  # the screening model may overrule it (screening.RULE_OVERRULE_BELOW)
 
     def compile(self) -> re.Pattern:
         if self.kind == "phrase":
@@ -64,7 +65,7 @@ def normalise(text: str) -> str:
 def default_rules() -> list[Rule]:
     from conversations.safety.defaults import RULES
 
-    return [Rule(c, lvl, kind, text, note) for c, lvl, kind, text, note in RULES]
+    return [Rule(c, lvl, kind, text, note, overrulable=kind != "exception") for c, lvl, kind, text, note in RULES]
 
 
 _cache_lock = threading.Lock()
@@ -92,7 +93,7 @@ def _database_rules() -> tuple[object, list[Rule] | None]:
     revision = (stamp["n"], stamp["changed"], stamp["last"])
     if _ruleset is not None and _ruleset.revision == revision:
         return revision, None
-    rows = active.order_by("id").values_list("category", "level", "kind", "text", "note", "id")
+    rows = active.order_by("id").values_list("category", "level", "kind", "text", "note", "id", "overrulable")
     return revision, [Rule(*row) for row in rows]
 
 

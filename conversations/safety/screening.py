@@ -4,49 +4,45 @@
 ``screen_output`` on every model reply (and on streamed partial text at sentence
 boundaries) before the patient or the database sees it.
 
-The input screen has three layers, cheapest first:
+The input screen reads the message with the patient's few messages before it (``context``):
 1. exceptions (idioms, negations) blank out spans that must not count as risk;
 2. clinician-maintained phrase lists and patterns (``ScreeningRule`` rows, cached in
-   process and refreshed when they change) give a level and category;
-3. when the rules have not already said ``crisis``, a logistic-regression classifier on
-   all-MiniLM-L6-v2 embeddings (numpy, loaded once) catches indirect phrasings.
+   process and refreshed when they change) give a level and category: a floor for explicit
+   statements, which only the model's near-certainty that the message is no risk overrules;
+3. the screening model (MiniLM fine-tuned end to end, ``screen_model``) reads the message
+   with its context and gives P(none / concern / crisis) and the category; its thresholds are
+   in its manifest. Long messages are read sentence-window by sentence-window.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 
 from conversations.safety.rules import current_rules, normalise
-from conversations.safety.verdicts import CONCERN, CRISIS, LEVEL_RANK, NONE, InputScreen, OutputScreen
+from conversations.safety.verdicts import CONCERN, LEVEL_RANK, NONE, InputScreen, OutputScreen
 
-# Classifier thresholds on P(risk) = 1 - P(none) for the riskiest chunk of a message, from
-# 5-fold cross-validation on the training exemplars (never the evaluation set): at 0.60 the
-# rules + classifier caught 0.856 of held-out risk exemplars with 0.067 false alarms on the
-# (deliberately hard) non-risk exemplars; 0.65 would give 0.830 / 0.045 (with the 841 exemplars of
-# 2026-11-30: 0.804 / 0.090 at 0.60; 0.50 breaks the 5 % false-alarm limit). Recall wins: a
-# "concern" false alarm only appends resources to a normal reply. See README, section safety.
-CLASSIFIER_CRISIS = 0.80
-CLASSIFIER_CONCERN = 0.60
+# A match of a rule marked ``overrulable`` (the shipped ones; never those clinicians add) stands
+# unless the model gives the message P(risk) below this: on the training batch held out from the
+# model (written apart from the rules' author), the shipped rules flagged 8 % of its hard
+# non-risk messages (negations, recovery, idioms: "not suicidal, just sad", "two years clean from
+# self harm"); overruling at P(risk) < 0.05 removed most of those at no cost in recall there
+# (docs/safety.md, "rules").
+RULE_OVERRULE_BELOW = 0.05
 CHUNK_WORDS = 40  # long messages are classified sentence-window by sentence-window
 # A sentence longer than a chunk (no punctuation, or line breaks, which normalising removes) is
 # classified in overlapping windows of this many words, half a window apart: otherwise risk at
-# its end is averaged away by the rest, or cut off at the encoder's 256 tokens.
+# its end is averaged away by the rest, or cut off at the encoder's input length.
 RUN_ON_WINDOW_WORDS = 20
 
 logger = logging.getLogger(__name__)
 
 
-# --- rules ------------------------------------------------------------------------------
-
-
-# --- input screen -----------------------------------------------------------------------
-
-
 def _chunks(text: str) -> list[str]:
     """Sentence windows of at most ``CHUNK_WORDS`` words, so one risky sentence in a long
     message is not averaged away by the rest of it; longer (run-on) sentences in overlapping
-    windows of ``RUN_ON_WINDOW_WORDS`` words. The encoder embeds them all in one pass."""
+    windows of ``RUN_ON_WINDOW_WORDS`` words. The encoder reads them all in one pass."""
     sentences = [s.strip() for s in re.split(r"(?<=[.!?\n])\s+", text) if re.search(r"[a-z]{2}", s)]
     chunks, current = [], []
     window = RUN_ON_WINDOW_WORDS
@@ -68,48 +64,60 @@ def _chunks(text: str) -> list[str]:
     return chunks
 
 
-def _classify(masked: str) -> tuple[str, str | None, str | None]:
-    from conversations.safety.classifier import CLASSES, get_classifier
-    from conversations.safety.embedding import get_encoder
+def _model_verdict(masked: str, context: list[str]) -> tuple[str, str | None, float, str]:
+    """(level, category, P(risk), reason) of the riskiest window; the first window is read
+    after the conversation's context, the others after nothing."""
+    from conversations.safety.screen_model import get_screen_model
 
     chunks = _chunks(masked)
     if not chunks:
-        return NONE, None, None
-    classifier = get_classifier()
-    embeddings = get_encoder().encode(chunks)
-    probs = classifier.probabilities(embeddings)
-    worst = int((1.0 - probs[:, 0]).argmax())
-    p_risk = float(1.0 - probs[worst, 0])
-    if p_risk < CLASSIFIER_CONCERN:
-        return NONE, None, None
-    category = CLASSES[int(probs[worst, 1:].argmax()) + 1]
-    level = CRISIS if p_risk >= CLASSIFIER_CRISIS else CONCERN
-    example, similarity = classifier.nearest_exemplar(embeddings[worst])
-    return level, category, f"classifier: {category} p={p_risk:.2f} (nearest exemplar {similarity:.2f}: {example!r})"
+        return NONE, None, 0.0, ""
+    model = get_screen_model()
+    items = [(chunks[0], context), *((chunk, []) for chunk in chunks[1:])]
+    levels, categories = model.probabilities(model.inputs(items))
+    verdicts = [model.level_of(row) for row in levels]
+    p_risk = levels[:, 1] + levels[:, 2]
+    worst = max(range(len(chunks)), key=lambda i: (LEVEL_RANK[verdicts[i]], p_risk[i]))
+    level, risk = verdicts[worst], float(p_risk[worst])
+    category = model.category_of(categories[worst])
+    reason = (f"model {model.version}: {category if level != NONE else 'no risk'} p(risk)={risk:.2f} "
+              f"p(crisis)={float(levels[worst, 2]):.2f}")
+    return level, (category if level != NONE else None), risk, reason
 
 
-def screen_input(text: str, *, use_model: bool = True) -> InputScreen:
-    """Screen a patient message. ``use_model=False`` is the rules-only baseline (benchmark)."""
+def screen_input(text: str, *, context: Sequence[str] = (), use_model: bool = True) -> InputScreen:
+    """Screen a patient message read after ``context`` (the patient's earlier messages in the
+    conversation, oldest first; the verdict is about ``text``). ``use_model=False`` is the
+    rules-only baseline (benchmark)."""
     rules = current_rules()
     masked = rules.mask(normalise(text or ""))
+    matched = rules.matches(masked)
+    model_level, category, reason = NONE, None, ""
+    if use_model:
+        try:
+            earlier = [rules.mask(normalise(c or "")) for c in context]
+            model_level, category, p_risk, reason = _model_verdict(masked, earlier)
+        except Exception:  # artefact refused, out of memory: degrade to the rules, visibly
+            logger.exception("Safety screening model failed; screening with the rules only, at least concern")
+            model_level, category, p_risk, reason = CONCERN, None, None, "screening model unavailable: rules only"
+        if matched and p_risk is not None and p_risk < RULE_OVERRULE_BELOW:
+            overruled = [rule for rule in matched if rule.overrulable]
+            if overruled:
+                logger.info("Rules %s overruled by the screening model (%s)", [r.id for r in overruled], reason)
+            matched = [rule for rule in matched if not rule.overrulable]
     level, categories, reasons = NONE, [], []
-    for rule in rules.matches(masked):
+    for rule in matched:
         if LEVEL_RANK[rule.level] > LEVEL_RANK[level]:
             level = rule.level
         if rule.category and rule.category not in categories:
             categories.append(rule.category)
         reasons.append(f"rule {rule.id or '-'}: {rule.note or rule.text[:60]}")
-    if use_model and level != CRISIS:
-        try:
-            model_level, category, reason = _classify(masked)
-        except Exception:  # weights missing, out of memory: degrade to the rules, visibly
-            logger.exception("Safety classifier failed; screening with the rules only, at least concern")
-            model_level, category, reason = CONCERN, None, "classifier unavailable: rules only"
+    if use_model:
         if LEVEL_RANK[model_level] > LEVEL_RANK[level]:
             level = model_level
         if category and category not in categories:
             categories.append(category)
-        if reason:
+        if reason and model_level != NONE:
             reasons.append(reason)
     if level == NONE:
         return InputScreen()
@@ -159,11 +167,9 @@ def screen_output(text: str) -> OutputScreen:
 
 
 def warm_up() -> None:
-    """Load the encoder and classifier now (about 0.3-0.6 s, ~90 MB) instead of on the first
-    patient message; for server start-up hooks (e.g. gunicorn ``post_worker_init``)."""
-    from conversations.safety.classifier import get_classifier
-    from conversations.safety.embedding import get_encoder
+    """Load and verify the screening model now (about 1 s) instead of on the first patient
+    message; for server start-up hooks (e.g. gunicorn ``post_worker_init``)."""
+    from conversations.safety.screen_model import get_screen_model
 
-    get_encoder()
-    get_classifier()
+    get_screen_model()
     screen_input("warm-up")

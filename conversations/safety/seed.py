@@ -50,6 +50,8 @@ def defaults_seed(apps, schema_editor=None, **kwargs) -> None:
             continue
         model.objects.bulk_create([model(**row) for row in rows])
         _created_versions_record(ContentVersion, name, model.objects.all())
+        if name == "screeningrule":
+            shipped_rules_overrulable(model, model.objects.all())
 
 
 def add_missing_default_rules(apps, schema_editor=None) -> None:
@@ -66,3 +68,18 @@ def add_missing_default_rules(apps, schema_editor=None) -> None:
                 for v in ContentVersion.objects.filter(content_type="screeningrule").values_list("snapshot", flat=True)}
     added = [ScreeningRule.objects.create(**row) for row in _rule_rows() if (row["kind"], row["text"]) not in present]
     _created_versions_record(ContentVersion, "screeningrule", added)
+    shipped_rules_overrulable(ScreeningRule, ScreeningRule.objects.filter(pk__in=[r.pk for r in added]))
+
+
+def shipped_rules_overrulable(ScreeningRule, rules) -> None:
+    """Shipped risk rules may be overruled by the screening model's near-certainty (migration
+    0005 onwards; earlier migrations' models have no such field)."""
+    if any(f.name == "overrulable" for f in ScreeningRule._meta.get_fields()):
+        shipped = {(row["kind"], row["text"]) for row in _rule_rows()}
+        ids = [r.pk for r in rules if r.kind != "exception" and (r.kind, r.text) in shipped]
+        ScreeningRule.objects.filter(pk__in=ids).update(overrulable=True)
+
+
+def mark_shipped_rules_overrulable(apps, schema_editor=None) -> None:
+    ScreeningRule = apps.get_model("safety", "ScreeningRule")
+    shipped_rules_overrulable(ScreeningRule, ScreeningRule.objects.all())

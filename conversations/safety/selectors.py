@@ -83,3 +83,30 @@ def replacement_count(*, provider: str = "", model_name: str = "", since=None) -
     if since is not None:
         qs = qs.filter(created_at__gte=since)
     return qs.count()
+
+
+def screening_feedback_counts(status: dict) -> tuple[int, int]:
+    """(messages clinicians labelled for the screen now, how many of them the screening model
+    ``status`` was trained on)."""
+    from conversations.safety.models import ScreeningExample
+    from conversations.safety.screen_data import FEEDBACK
+
+    used_ids = set()
+    for source in (status.get("data") or {}).get("sources", []):
+        if source.get("name") == FEEDBACK:
+            used_ids.update(source.get("example_ids", []))
+    ids = set(ScreeningExample.objects.values_list("id", flat=True))
+    return len(ids), len(ids & used_ids)
+
+
+def screening_model_panel(user) -> dict | None:
+    """The admin index panel: which screening model version screens (clinicians and staff)."""
+    from django.urls import reverse
+
+    from conversations.safety.screen_model import screen_model_status
+
+    if not getattr(user, "is_staff", False) or not user.has_perm("safety.view_safetyflag"):
+        return None
+    status = screen_model_status()
+    labelled, _used = screening_feedback_counts(status)
+    return {**status, "labelled": labelled, "url": reverse("admin:safety_screening_model")}

@@ -187,7 +187,8 @@ def flag_notification_send(*, flag_id: int) -> int:
 
 @transaction.atomic
 def flag_handle(*, flag, actor, note: str):
-    """Close a flag with what the clinician did (a note is required); audited."""
+    """Close a flag with what the clinician did (a note is required); audited. The flag's
+    message becomes a labelled example for the screen's next training (``feedback``)."""
     from django.core.exceptions import ValidationError
 
     from conversations.safety.models import SafetyFlag
@@ -202,6 +203,11 @@ def flag_handle(*, flag, actor, note: str):
     flag.save(update_fields=["handled_at", "handled_by", "handled_note"])
     audit_record(actor=actor, action="safety.flag_handled", target_type="safety_flag", target_id=flag.pk,
            before="open", after="handled", detail={"conversation_id": flag.conversation_id, "level": flag.level})
+    # A handled flag is a confirmed verdict: a training example for the next screening model
+    # (a clinician's explicit "false alarm" or "missed risk" mark on the message wins).
+    from conversations.safety.feedback import screening_example_from_flag
+
+    screening_example_from_flag(flag=flag, actor=actor)
     return flag
 
 

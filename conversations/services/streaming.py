@@ -1,7 +1,9 @@
 """Chat turns whose reply arrives as events while the model generates (the streaming page).
 
 Text is released to the patient only after the output screen has passed it, at sentence
-boundaries; a reply the screen refuses is replaced before anyone sees it.
+boundaries; a reply the screen refuses is replaced before anyone sees it. With the guard model
+on (``SAFETY_GUARD_MODEL``), it is asked when generation starts and nothing is released before
+it has answered or run out of time; a crisis from it stops the generation.
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ from conversations.providers.base import ChatProvider, ProviderError, Usage
 from conversations.providers.fallback import ProviderSwitch
 from conversations.providers.selection import active_provider
 from conversations.safety import services as safety
+from conversations.safety.guard import guard_combine, guard_turns
 from conversations.safety.verdicts import InputScreen, OutputScreen
+from conversations.services.guard import guard_enabled, guard_verdict
 from conversations.services.turns import (
     SCREEN_UNAVAILABLE,
     answer,
     content_clean,
+    guard_crisis_store,
     input_screen_timed,
     input_verdict_store,
     output_screen_off_loop,
+    patient_context,
     patient_message_store,
     pooled_connection_release,
     prompt_build,
@@ -102,10 +108,11 @@ def _stream_plan(patient_message: Message, screen: InputScreen | None) -> _Strea
 
 def _stream_prepare(conversation: Conversation, content: str) -> _StreamPlan:
     """Everything before the model is asked, in one trip to a sync thread: commit the
-    patient's message (first: nothing after it can lose it), screen it, store the verdict,
-    then build the prompt or store the reply that needs no model (crisis, screen failure)."""
+    patient's message (first: nothing after it can lose it), screen it with the patient's
+    messages before it, store the verdict, then build the prompt or store the reply that needs
+    no model (crisis, screen failure)."""
     patient_message = _stream_patient_message(conversation, content)
-    screen, screen_ms = input_screen_timed(patient_message.content)
+    screen, screen_ms = input_screen_timed(patient_message.content, patient_context(patient_message))
     plan = _stream_plan(patient_message, screen)
     plan.screen_ms = screen_ms
     pooled_connection_release()
@@ -124,12 +131,54 @@ def _done_event(reply: Message, safety_summary: dict) -> StreamEvent:
     return StreamEvent("done", data)
 
 
+class _GuardWait:
+    """The guard's verdict, asked as generation starts and awaited before any text is released."""
+
+    def __init__(self, plan: _StreamPlan):
+        self.local = plan.screen
+        self.task = asyncio.create_task(guard_verdict(guard_turns(plan.prompt)))
+        self.screen: InputScreen | None = None
+
+    async def settle(self) -> InputScreen:
+        if self.screen is None:
+            self.screen = guard_combine(self.local, await self.task)
+        return self.screen
+
+    async def allows_release(self) -> bool:
+        return not (await self.settle()).is_crisis
+
+
+def _guard_concern_store(plan: _StreamPlan, screen: InputScreen) -> None:
+    """The guard raised the turn to concern: store it, add the resources (sync code: the texts
+    may come from the database)."""
+    input_verdict_store(plan.patient_message, screen)
+    plan.screen = screen
+    plan.resources = safety.concern_resources_text(screen=screen)
+    plan.safety = safety_summary(plan.patient_message.safety_level, plan.patient_message.safety_categories)
+
+
+async def _guard_outcome(plan: _StreamPlan, guard: _GuardWait, emit) -> bool:
+    """After generation stopped: act on a raised verdict. True when the turn is finished (crisis)."""
+    raised = await guard.settle()
+    if raised is plan.screen:
+        return False
+    if raised.is_crisis:
+        reply = await sync_to_async(guard_crisis_store)(plan.patient_message, raised)
+        patient = plan.patient_message
+        emit(StreamEvent("delta", {"text": reply.content}))
+        emit(_done_event(reply, await sync_to_async(safety_summary)(patient.safety_level, patient.safety_categories)))
+        return True
+    await sync_to_async(_guard_concern_store)(plan, raised)
+    return False
+
+
 async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None], None]) -> None:
     """Drive the provider, screen as text arrives, store the reply; events go to ``emit``.
 
     Text is screened and released at the last sentence end of what has arrived: one screen
     per batch the provider yields (a busy server reads several chunks at once, and screens
-    them together), never text the screen has not passed.
+    them together), never text the screen has not passed, and (guard on) never before the
+    guard has answered or run out of time.
     """
     screen_async = sync_to_async(output_screen_off_loop, thread_sensitive=False)
     store = sync_to_async(reply_store)
@@ -137,6 +186,7 @@ async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None
     received, shown, usage, output = "", 0, Usage(), OutputScreen()
     failure, interrupted, fallback_reason = "", False, ""
     answered_by = (provider.name, provider.model)
+    guard = _GuardWait(plan) if guard_enabled() else None
     chunks = provider.stream(plan.prompt)
     try:
         async for item in chunks:
@@ -153,12 +203,15 @@ async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None
             received += item
             cut = _release_point(received, shown)
             if cut > shown:
+                if guard is not None and not await guard.allows_release():
+                    break  # a crisis from the guard: stop the generation
                 output = await screen_async(received[:cut])
                 if output is None or not output.safe:
                     break
                 emit(StreamEvent("delta", {"text": received[shown:cut]}))
                 shown = cut
-        if output is not None and output.safe and shown < len(received):
+        if output is not None and output.safe and shown < len(received) and (
+                guard is None or await guard.allows_release()):
             output = await screen_async(received)
             if output is not None and output.safe:
                 emit(StreamEvent("delta", {"text": received[shown:]}))
@@ -172,6 +225,10 @@ async def _stream_generate(plan: _StreamPlan, emit: Callable[[StreamEvent | None
     finally:
         if hasattr(chunks, "aclose"):
             await chunks.aclose()  # stops the upstream request when the reply was replaced
+        if interrupted and guard is not None:
+            guard.task.cancel()
+    if guard is not None and not interrupted and await _guard_outcome(plan, guard, emit):
+        return
     latency = int((time.monotonic() - started) * 1000)
     name, model = answered_by
     common = dict(patient_message=plan.patient_message, provider=name, latency_ms=latency,

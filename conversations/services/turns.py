@@ -18,8 +18,10 @@ from conversations.models import Conversation, Message
 from conversations.providers.base import ProviderError, Usage, provider_complete_sync
 from conversations.providers.selection import active_provider
 from conversations.safety import services as safety
+from conversations.safety.screen_inputs import CONTEXT_MESSAGES
 from conversations.safety.screening import screen_input, screen_output
 from conversations.safety.verdicts import InputScreen, OutputScreen
+from conversations.services.guard import guard_enabled
 from conversations.signals import reply_stored
 
 log = logging.getLogger(__name__)
@@ -89,18 +91,27 @@ def title_from(content: str) -> str:
     return first_line[:60] + ("…" if len(first_line) > 60 else "")
 
 
-def input_screen_run(text: str) -> InputScreen | None:
+def patient_context(message: Message) -> list[str]:
+    """The patient's messages just before ``message`` in its conversation (up to
+    ``CONTEXT_MESSAGES``, oldest first), which the input screen reads it with: one indexed query."""
+    earlier = (Message.objects.filter(conversation_id=message.conversation_id, role=Message.Role.PATIENT,
+                                      id__lt=message.pk)
+               .order_by("-id").values_list("content", flat=True)[:CONTEXT_MESSAGES])
+    return list(reversed(earlier))
+
+
+def input_screen_run(text: str, context: list[str] = ()) -> InputScreen | None:
     """The input screen's verdict, or None when the screen itself failed (the model is then not asked)."""
     try:
-        return screen_input(text)
+        return screen_input(text, context=context)
     except Exception:
         log.exception("Input screen failed; the model is not asked")
         return None
 
 
-def input_screen_timed(text: str) -> tuple[InputScreen | None, float]:
+def input_screen_timed(text: str, context: list[str] = ()) -> tuple[InputScreen | None, float]:
     started = time.perf_counter()
-    screen = input_screen_run(text)
+    screen = input_screen_run(text, context)
     return screen, (time.perf_counter() - started) * 1000
 
 
@@ -116,7 +127,7 @@ def input_verdict_store(message: Message, screen: InputScreen | None) -> None:
 
 def input_screen(message: Message) -> tuple[InputScreen | None, float]:
     """Screen the committed message and store the verdict on it (sync callers); (verdict, ms)."""
-    screen, screen_ms = input_screen_timed(message.content)
+    screen, screen_ms = input_screen_timed(message.content, patient_context(message))
     input_verdict_store(message, screen)
     return screen, screen_ms
 
@@ -171,6 +182,20 @@ def crisis_reply_store(patient_message: Message, screen: InputScreen, update: Me
                          provider="safety", model_name="crisis-template", latency_ms=0, update=update)
     safety.conversation_flag(conversation=patient_message.conversation, message=patient_message, screen=screen)
     return reply
+
+
+def guard_crisis_store(patient_message: Message, screen: InputScreen, update: Message | None = None) -> Message:
+    """The guard raised the turn to crisis: store the verdict, the crisis reply and the flag,
+    exactly as for a local crisis (the model's answer is dropped, never shown)."""
+    input_verdict_store(patient_message, screen)
+    return crisis_reply_store(patient_message, screen, update)
+
+
+def guarded_complete_sync(provider, prompt: list[dict], screen: InputScreen):
+    from conversations.providers.base import run_coroutine
+    from conversations.services.guard import guarded_complete
+
+    return run_coroutine(guarded_complete(provider, prompt, screen))
 
 
 def prompt_build(patient_message: Message, screen: InputScreen) -> list[dict]:
@@ -238,7 +263,17 @@ def answer(patient_message: Message, screen: InputScreen | None, update: Message
     pooled_connection_release()
     started = time.monotonic()
     try:
-        completion = provider_complete_sync(provider, prompt)
+        if guard_enabled():  # the guard beside the model; a crisis from it stops the model's answer
+            completion, raised = guarded_complete_sync(provider, prompt, screen)
+            if raised is not screen:
+                if raised.is_crisis:
+                    return guard_crisis_store(patient_message, raised, update)
+                input_verdict_store(patient_message, raised)
+                screen = raised
+            if isinstance(completion, ProviderError):
+                raise completion
+        else:
+            completion = provider_complete_sync(provider, prompt)
     except ProviderError as exc:
         return reply_store(patient_message=patient_message, content="", status=Message.Status.FAILED,
                             failure_reason=exc.reason, provider=provider.name, model_name=provider.model,

@@ -63,11 +63,11 @@ def test_the_web_process_with_the_screen_loaded_never_imports_torch_or_transform
 
 
 def test_warm_up_loads_the_model_once_for_the_process():
-    from conversations.safety import classifier, embedding
+    from conversations.safety import screen_model
     from conversations.safety.screening import warm_up
 
     warm_up()
-    encoder, model = embedding._encoder, classifier._classifier
-    assert encoder is not None and model is not None
+    model = screen_model._model
+    assert model is not None
     warm_up()
-    assert embedding.get_encoder() is encoder and classifier.get_classifier() is model
+    assert screen_model.get_screen_model() is model

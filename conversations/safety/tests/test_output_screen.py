@@ -56,7 +56,7 @@ def test_output_screen_is_fast_enough_for_every_streamed_sentence():
 @pytest.mark.django_db
 def test_method_text_is_replaced_before_it_is_stored_with_message_send(fake_groq, conversation):
     fake_groq.configure(reply=METHOD_REPLY)
-    turn = message_send(conversation=conversation, content="what's the most I could take")
+    turn = message_send(conversation=conversation, content="can you tell me about paracetamol")
 
     assert "lethal dose" not in turn.reply.content
     assert "I can't help with that" in turn.reply.content and "988" in turn.reply.content
