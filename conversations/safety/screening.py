@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 
 from conversations.safety.rules import current_rules, normalise
-from conversations.safety.verdicts import CONCERN, LEVEL_RANK, NONE, InputScreen, OutputScreen
+from conversations.safety.verdicts import CONCERN, CRISIS, LEVEL_RANK, NONE, InputScreen, OutputScreen
 
 # A match of a rule marked ``overrulable`` (the shipped ones; never those clinicians add) stands
 # unless the model gives the message P(risk) below this: on the training batch held out from the
@@ -30,6 +30,16 @@ from conversations.safety.verdicts import CONCERN, LEVEL_RANK, NONE, InputScreen
 # self harm"); overruling at P(risk) < 0.05 removed most of those at no cost in recall there
 # (docs/safety.md, "rules").
 RULE_OVERRULE_BELOW = 0.05
+
+
+def _overruled_level(rule) -> str:
+    """What an overrulable (shipped) rule's match counts for when the model is nearly certain the
+    message is no risk: a concern rule then counts for nothing; a crisis rule (an explicit
+    statement) is a floor: it still counts as concern (resources, guidance in the prompt), never
+    nothing. Clinicians' own rules are never overrulable."""
+    if not rule.overrulable:
+        return rule.level
+    return CONCERN if rule.level == CRISIS else NONE
 CHUNK_WORDS = 40  # long messages are classified sentence-window by sentence-window
 # A sentence longer than a chunk (no punctuation, or line breaks, which normalising removes) is
 # classified in overlapping windows of this many words, half a window apart: otherwise risk at
@@ -92,7 +102,7 @@ def screen_input(text: str, *, context: Sequence[str] = (), use_model: bool = Tr
     rules = current_rules()
     masked = rules.mask(normalise(text or ""))
     matched = rules.matches(masked)
-    model_level, category, reason = NONE, None, ""
+    model_level, category, reason, p_risk = NONE, None, "", None
     if use_model:
         try:
             earlier = [rules.mask(normalise(c or "")) for c in context]
@@ -100,15 +110,16 @@ def screen_input(text: str, *, context: Sequence[str] = (), use_model: bool = Tr
         except Exception:  # artefact refused, out of memory: degrade to the rules, visibly
             logger.exception("Safety screening model failed; screening with the rules only, at least concern")
             model_level, category, p_risk, reason = CONCERN, None, None, "screening model unavailable: rules only"
-        if matched and p_risk is not None and p_risk < RULE_OVERRULE_BELOW:
-            overruled = [rule for rule in matched if rule.overrulable]
-            if overruled:
-                logger.info("Rules %s overruled by the screening model (%s)", [r.id for r in overruled], reason)
-            matched = [rule for rule in matched if not rule.overrulable]
+    overruling = matched and use_model and p_risk is not None and p_risk < RULE_OVERRULE_BELOW
+    levels = {rule: _overruled_level(rule) if overruling else rule.level for rule in matched}
+    if overruling and any(levels[r] != r.level for r in matched):
+        logger.info("Rules %s lowered by the screening model (%s)",
+                    [r.id for r in matched if levels[r] != r.level], reason)
+    matched = [rule for rule in matched if levels[rule] != NONE]
     level, categories, reasons = NONE, [], []
     for rule in matched:
-        if LEVEL_RANK[rule.level] > LEVEL_RANK[level]:
-            level = rule.level
+        if LEVEL_RANK[levels[rule]] > LEVEL_RANK[level]:
+            level = levels[rule]
         if rule.category and rule.category not in categories:
             categories.append(rule.category)
         reasons.append(f"rule {rule.id or '-'}: {rule.note or rule.text[:60]}")
