@@ -40,7 +40,8 @@ def test_conversion_writes_a_plain_bf16_model_with_a_marker_and_fingerprint(smol
 
 
 def test_chat_template_is_chatml_without_an_injected_system_prompt_and_masks_assistant_turns(smollm2_base):
-    from training.pipeline import assistant_mask_from_markers, tokenizer_load
+    from training.pipeline import tokenizer_load
+    from training.tokenising import assistant_mask_from_markers
 
     tokenizer = tokenizer_load(str(smollm2_base))
     messages = [{"role": "user", "content": "I feel lonely."}, {"role": "assistant", "content": "I'm here."}]

@@ -123,9 +123,9 @@ def test_a_local_failure_falls_back_to_groq_and_the_failure_rate_reverts_serving
     for i in range(3):
         assert serving_state_get().mode == "local"
         with django_capture_on_commit_callbacks(execute=True):
-            replies.append(_reply(patient, f"message {i}"))
-    assert all(r.provider == "groq" and r.status == "ok" and "could not be reached" in r.fallback_reason
-               for r in replies)
+            replies.append(_reply(patient, ["I had a long day.", "Work was busy.", "I slept badly."][i]))
+    assert [(r.provider, r.status) for r in replies] == [("groq", "ok")] * 3, [r.failure_reason for r in replies]
+    assert all("could not be reached" in r.fallback_reason for r in replies), [r.fallback_reason for r in replies]
     state = serving_state_get()
     assert state.mode == "hosted" and "reverted to hosted by itself" in state.alert
     assert ServingChange.objects.filter(action="auto_revert").count() == 1
