@@ -495,6 +495,11 @@ THERAPIST_SYSTEM_PROMPT = (
 ERASURE_KEYS = env.list("ERASURE_KEYS", default=[])
 
 # --- Safety ---------------------------------------------------------------------------
+# The numpy encoder's threads (conversations/safety/embedding.py): BLAS threads per product, the
+# encoder's own threads for long passes, and the pass length from which it uses them.
+SAFETY_BLAS_THREADS = env.int("SAFETY_BLAS_THREADS", default=1)
+SAFETY_ENCODER_THREADS = env.int("SAFETY_ENCODER_THREADS", default=2)
+SAFETY_PARALLEL_MIN_TOKENS = env.int("SAFETY_PARALLEL_MIN_TOKENS", default=32)
 CRISIS_LOCALE = env.str("CRISIS_LOCALE", default="en-US")
 CLINICIAN_ALERT_EMAILS = env.list("CLINICIAN_ALERT_EMAILS", default=[])
 EMAIL_BACKEND = env.str(

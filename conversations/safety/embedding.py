@@ -20,18 +20,27 @@ from typing import NamedTuple
 import numpy as np
 
 MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
+
+
+def _setting(name: str, default: int) -> int:
+    """From the settings (read once there, strictly); the default where Django is not set up."""
+    from django.conf import settings
+
+    return int(getattr(settings, name, default)) if settings.configured else default
+
+
 _HEADS = 12
 # numpy's OpenBLAS threads per forward pass. One: web workers already share the cores, and
 # a multi-threaded BLAS on busy cores was 8-15x slower here (65 ms vs 0.5-1 s for 100 tokens).
-BLAS_THREADS = int(os.environ.get("SAFETY_BLAS_THREADS", "1"))
+BLAS_THREADS = _setting("SAFETY_BLAS_THREADS", 1)
 # Our own threads instead: each layer's heads and MLP columns are split in ``_SHARDS`` halves
 # that two threads compute side by side (each with one-thread BLAS), for passes of at least
 # ``PARALLEL_MIN_TOKENS`` tokens, while the host has a core to spare (1-minute load average
 # below CPUs - 0.5). A waiting thread sleeps instead of spinning, but on busy cores each of
 # the 12 hand-overs per pass can wait for a time slice, so busy hosts get one thread.
 _SHARDS = 2
-ENCODER_THREADS = max(1, min(_SHARDS, int(os.environ.get("SAFETY_ENCODER_THREADS", "2"))))
-PARALLEL_MIN_TOKENS = int(os.environ.get("SAFETY_PARALLEL_MIN_TOKENS", "32"))
+ENCODER_THREADS = max(1, min(_SHARDS, _setting("SAFETY_ENCODER_THREADS", 2)))
+PARALLEL_MIN_TOKENS = _setting("SAFETY_PARALLEL_MIN_TOKENS", 32)
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _pool_lock = threading.Lock()
