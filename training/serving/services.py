@@ -91,7 +91,7 @@ def _change(state: ServingState, *, action: str, actor, reason: str, mode: str,
 
 def _locked_state() -> ServingState:
     serving_state_get()  # make the row if it is not there yet
-    return ServingState.objects.select_for_update().select_related("active_version", "shadow_version").get(id=1)
+    return ServingState.objects.select_for_update(of=("self",)).select_related("active_version", "shadow_version").get(id=1)
 
 
 def _fresh(version: ModelVersion) -> ModelVersion:

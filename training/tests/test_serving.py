@@ -241,6 +241,7 @@ def test_a_new_version_is_evaluated_side_by_side_with_the_active_version_and_gro
     assert body["status"] == "done" and len(body["replies"]) == 3 * prompts
 
 
+@pytest.mark.django_db(transaction=True)  # the run's heartbeat thread reads the committed run row
 def test_a_training_run_measures_the_active_version_on_the_same_held_out_conversations(
         served, version_a, clinician, staff_user, train_settings):
     from training import services as runs
