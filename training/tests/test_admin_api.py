@@ -174,3 +174,24 @@ def test_a_version_with_a_missing_file_fails_its_check_and_reading_it_changes_no
 def test_unknown_ids_are_404_for_staff(staff_user):
     assert api(staff_user).get("/api/v1/model-versions/999/").status_code == 404
     assert api(staff_user).get("/api/v1/training-runs/999/").status_code == 404
+
+
+def test_listing_a_hundred_versions_reads_no_model_file_and_changes_nothing(client, staff_user, version, monkeypatch):
+    for i in range(99):
+        ModelVersion.objects.create(name=f"model_2026112{i // 10}_{i:06d}", path=f"/nonexistent/{i}", base_model="tiny",
+                                    run=TrainingRun.objects.create(trigger="auto", status="succeeded",
+                                                                   snapshot=version.snapshot),
+                                    snapshot=version.snapshot, metrics=version.metrics,
+                                    manifest_sha256="0" * 64)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a listing read a model file")
+
+    for name in ("file_sha256", "manifest_verify", "manifest_read", "manifest_sha256", "versions_on_disk"):
+        monkeypatch.setattr(storage, name, no_reading)
+    client.force_login(staff_user)
+    page = client.get(VERSIONS + "?all=")
+    assert page.status_code == 200 and "100 model versions" in page.content.decode()
+    listing = api(staff_user).get("/api/v1/model-versions/?page_size=100")
+    assert listing.status_code == 200 and listing.json()["count"] == 100
+    assert set(ModelVersion.objects.values_list("status", flat=True)) == {"ready"}  # no read changed a status
