@@ -6,9 +6,9 @@
     python bench/safety_eval.py --latency-only --runtimes ...           # latency alone
 
 Sets: the project's evaluation set (``eval.jsonl``), the two probe sets, and the blind sets
-(``eval_blind/set_a.jsonl``, ``set_b.jsonl``, written by two authors who saw none of the rules,
-exemplars or training data; measured once, never tuned on), each alone and the blind ones
-combined. Every message is screened as in service: the whole screen (rules + screening model),
+(``eval_blind/set_*.jsonl``, written by authors who saw none of the rules, exemplars or
+training data; measured once, never tuned on), each alone and the blind ones combined, and any
+``--set PATH``. Every message is screened as in service: the whole screen (rules + screening model),
 read with its ``context`` (the patient's earlier messages) when it has one. Per set: recall
 (concern + crisis), crisis-level recall, false alarms, per-category recall with 95 % Wilson
 intervals, and how many crisis messages would reach the chat model (screened below crisis).
@@ -39,16 +39,21 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def labelled_sets(blind: bool) -> dict[str, list[dict]]:
+def labelled_sets(blind: bool, extra: list[str] = ()) -> dict[str, list[dict]]:
     from conversations.safety import screen_data
 
     sets = {"old eval (eval.jsonl)": screen_data.load_examples(screen_data.EVAL_PATH),
             "probe (probe.jsonl)": screen_data.load_examples(screen_data.PROBE_PATH),
             "unseen probe (probe_unseen.jsonl)": screen_data.load_examples(screen_data.PROBE_UNSEEN_PATH)}
     if blind:
-        a = screen_data.load_examples(screen_data.BLIND_DIR / "set_a.jsonl")
-        b = screen_data.load_examples(screen_data.BLIND_DIR / "set_b.jsonl")
-        sets.update({"blind A (set_a.jsonl)": a, "blind B (set_b.jsonl)": b, "blind A + B combined": a + b})
+        combined = []
+        for path in sorted(screen_data.BLIND_DIR.glob("set_*.jsonl")):
+            examples = screen_data.load_examples(path)
+            sets[f"blind {path.stem[4:].upper()} ({path.name})"] = examples
+            combined += examples
+        sets["blind sets combined"] = combined
+    for path in extra:  # a set kept outside the repository until it is measured
+        sets[f"extra ({Path(path).name})"] = screen_data.load_examples(Path(path))
     return sets
 
 
@@ -137,6 +142,8 @@ def latency(runtime: str, examples: list[dict], repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-blind", action="store_true", help="leave out the blind sets (development)")
+    parser.add_argument("--set", action="append", default=[], metavar="PATH",
+                        help="also measure this labelled JSONL file (repeatable)")
     parser.add_argument("--repeat", type=int, default=3, help="passes over the messages for latency samples")
     parser.add_argument("--runtimes", default="", help="comma-separated runtimes to time (default: the configured one)")
     parser.add_argument("--latency-only", action="store_true", help="time the screen, print no figures")
@@ -156,7 +163,7 @@ def main() -> None:
           f"{len(rules.risks)} risk + {len(rules.exceptions)} exceptions "
           f"({'defaults' if rules.revision == 'defaults' else 'database'}); host {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}, pinned to one")
-    sets = labelled_sets(blind=not args.no_blind)
+    sets = labelled_sets(blind=not args.no_blind, extra=args.set)
     everything = []
     for name, examples in sets.items():
         if not args.latency_only:
