@@ -38,6 +38,8 @@ def set_figures(examples: list[dict], verdicts: list[tuple[str, tuple[str, ...]]
         "recall": _rate(sum(flagged[i] for i in risk), len(risk)),
         "crisis_level_recall": _rate(sum(verdicts[i][0] == "crisis" for i in crisis), len(crisis)),
         "false_alarms": _rate(sum(flagged[i] for i in safe), len(safe)),
+        # harmless messages given the crisis reply (the rest of the false alarms only add resources)
+        "false_alarms_at_crisis": sum(verdicts[i][0] == "crisis" for i in safe),
         "crisis_reaching_the_model": sum(verdicts[i][0] != "crisis" for i in crisis),
         "per_category": {},
     }
@@ -67,5 +69,6 @@ def figures_line(name: str, figures: dict) -> str:
             f"({figures['recall']['hits']}/{figures['recall']['n']}); crisis-level recall "
             f"{pct(figures['crisis_level_recall'])} ({figures['crisis_level_recall']['hits']}/"
             f"{figures['crisis_level_recall']['n']}); false alarms {pct(figures['false_alarms'])} "
-            f"({figures['false_alarms']['hits']}/{figures['false_alarms']['n']}); crisis messages that would "
+            f"({figures['false_alarms']['hits']}/{figures['false_alarms']['n']}, "
+            f"{figures['false_alarms_at_crisis']} at crisis level); crisis messages that would "
             f"reach the chat model: {figures['crisis_reaching_the_model']}")

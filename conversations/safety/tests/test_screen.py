@@ -37,9 +37,11 @@ def test_blind_sets_share_no_text_with_the_training_data():
     """Written blind: no message of eight words or more is also a training text (two shorter
     stock phrases, one of them an example in the labelling guide, occur in both: docs/safety.md)."""
     training = _texts(screen_data.training_files().values())
-    for name in ("set_a.jsonl", "set_b.jsonl"):
+    sizes = {"set_a.jsonl": 190, "set_b.jsonl": 190, "set_c.jsonl": 320}
+    assert sorted(p.name for p in screen_data.BLIND_DIR.glob("*.jsonl")) == sorted(sizes)
+    for name, size in sizes.items():
         blind = screen_data.load_examples(screen_data.BLIND_DIR / name)
-        assert len(blind) == 190
+        assert len(blind) == size
         shared = [e for e in blind if e["text"].strip().lower() in training]
         assert [e for e in shared if len(e["text"].split()) >= 8] == [] and len(shared) <= 2
 
