@@ -115,3 +115,23 @@ def test_the_loaded_model_is_the_one_the_manifest_describes():
     model = screen_model.get_screen_model()
     assert model.version == json.loads((SHIPPED_DIR / "manifest.json").read_text())["version"]
     assert model.runtime in ("onnx-int8", "numpy")
+
+
+def test_a_long_message_gets_the_same_verdict_whether_its_windows_are_read_together_or_one_by_one():
+    """The onnxruntime encoder batches windows of similar length (less padding to compute); each
+    window's probabilities must not depend on which others share its batch."""
+    from conversations.safety.onnx_encoder import PADDING_WASTE_MAX, _length_groups
+
+    model = ScreenModel(SHIPPED_DIR, "onnx-fp32")
+    items = [("thanks for trying, this is my last message", ["I gave my cat to my sister", "I wrote the letters"]),
+             *((f"window {i} of a long message about exams and sleep and my flatmate " * (1 + i % 3), [])
+               for i in range(6))]
+    inputs = model.inputs(items)
+    together, _ = model.probabilities(inputs)
+    alone = np.vstack([model.probabilities([x])[0] for x in inputs])
+    assert np.abs(together - alone).max() < 1e-4
+
+    lengths = [len(x.ids) for x in inputs]
+    groups = _length_groups(lengths, batch_size=16)
+    assert sorted(i for g in groups for i in g) == list(range(len(inputs)))
+    assert all(max(lengths[i] for i in g) <= PADDING_WASTE_MAX * min(lengths[i] for i in g) for g in groups)
