@@ -12,13 +12,14 @@ and every listed file is present and unchanged. No Django here.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from therapist_ai.files import file_sha256
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -57,14 +58,6 @@ def staging_dirs_remove(storage_dir: Path, *, run_id: int) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _files(directory: Path) -> list[Path]:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from conversations.safety import screen_data
 from conversations.safety.evaluation import set_figures
-from conversations.safety.screen_model import ADAPTER, FORMAT, MANIFEST, REPORT, ScreenModel, file_sha256
+from conversations.safety.screen_model import ADAPTER, FORMAT, MANIFEST, REPORT, ScreenModel
+from therapist_ai.files import file_sha256
 
 # Decision thresholds written into new versions' manifests: P(concern)+P(crisis) >= RISK flags
 # the message, P(crisis) >= CRISIS makes it crisis. From held-out development runs

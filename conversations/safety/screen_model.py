@@ -17,7 +17,6 @@ onnxruntime (int8, default when installed) or on the numpy encoder (``SAFETY_SCR
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -32,6 +31,7 @@ from conversations.safety.screen_inputs import (
     ModelInput,
     load_tokenizer,
 )
+from therapist_ai.files import file_sha256
 
 FORMAT = "therapist-ai/safety-screen/1"
 SHIPPED_DIR = Path(__file__).resolve().parent / "data" / "screen_model"
@@ -46,14 +46,6 @@ _failure: Exception | None = None
 
 class ArtefactError(Exception):
     """The screening model's artefact is missing, incomplete, altered or for another base model."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def artefact_verify(path: Path, *, base: bool = True) -> dict:
