@@ -59,12 +59,14 @@ def server_env(fake_url: str, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def fake_upstream(*, ttft: float = 0.0, tps: float = 0.0):
-    """The fake Groq upstream in its own process (so it does not share our interpreter)."""
+def fake_upstream(*, ttft: float = 0.0, tps: float = 0.0, guard_delay: float | None = None):
+    """The fake Groq upstream in its own process (so it does not share our interpreter);
+    ``guard_delay``: seconds its guard model takes to answer."""
     port = free_port()
     log = open(Path(tempfile.gettempdir()) / f"fake-groq-{port}.log", "wb")  # noqa: SIM115
+    extra = ["--guard-delay", str(guard_delay)] if guard_delay is not None else []
     proc = subprocess.Popen([sys.executable, "-m", "devtools.fake_groq", "--port", str(port), "--ttft", str(ttft),
-                             "--tps", str(tps)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                             "--tps", str(tps), *extra], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, env=dict(os.environ))
     proc.log_file = log
     url = f"http://127.0.0.1:{port}"

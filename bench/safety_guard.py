@@ -15,34 +15,11 @@ A second run with the guard slower than the chat model shows the wait it then im
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import tempfile
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
-from _harness import ROOT, patients, pct, prepare, server_env, web_server
-
-from devtools.servers import free_port, stop, wait_http
+from _harness import fake_upstream, patients, pct, prepare, server_env, web_server
 
 GUARD = "meta-llama/llama-guard-4-12b"
-
-
-@contextmanager
-def upstream(ttft: float, guard_delay: float):
-    port = free_port()
-    log = open(Path(tempfile.gettempdir()) / f"fake-groq-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "devtools.fake_groq", "--port", str(port), "--ttft", str(ttft),
-                             "--tps", "60", "--guard-delay", str(guard_delay)], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    proc.log_file = log
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/", proc=None)
-        yield url
-    finally:
-        stop(proc)
 
 
 def first_word_ms(http, patient: dict, turns: int) -> list[float]:
@@ -82,7 +59,7 @@ def main() -> None:
     print(f"{args.turns} streamed turns each; chat model first token after {args.ttft * 1000:.0f} ms (60 tokens/s)")
     for guard_delay, label in ((args.guard_delay, "guard answers before the chat model's first token"),
                                (args.ttft + 0.15, "guard slower than the chat model's first token")):
-        with upstream(args.ttft, guard_delay) as fake_url:
+        with fake_upstream(ttft=args.ttft, tps=60, guard_delay=guard_delay) as fake_url:
             off = run(data_dir, fake_url, off_patient, args.turns, "")
             on = run(data_dir, fake_url, on_patient if guard_delay == args.guard_delay else slow_patient,
                      args.turns, GUARD)
