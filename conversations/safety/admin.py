@@ -171,10 +171,14 @@ class SafetyFlagAdmin(admin.ModelAdmin):
                     self.message_user(request, "; ".join(exc.messages), messages.ERROR)
             self.message_user(request, f"Marked {done} flag{'s' if done != 1 else ''} handled.")
             return redirect(request.get_full_path())
-        return render(request, "admin/safety/safetyflag/handle.html", {
-            **self.admin_site.each_context(request), "title": "Mark safety flags handled",
-            "flags": queryset, "form": form, "opts": self.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        return self._action_form(request, queryset, form, action="mark_handled", title="Mark safety flags handled",
+                                 intro="Mark these flags handled:", submit="Mark handled", note_handled=True)
+
+    def _action_form(self, request, queryset, form, **page):
+        """The page an action shows first: the selected flags and the action's form."""
+        return render(request, "admin/safety/safetyflag/action_form.html", {
+            **self.admin_site.each_context(request), **page, "flags": queryset, "form": form,
+            "opts": self.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         })
 
 
@@ -206,11 +210,11 @@ class SafetyFlagAdmin(admin.ModelAdmin):
             self._label(request, queryset, feedback.missed_risk_mark, level=form.cleaned_data["level"],
                         category=form.cleaned_data["category"])
             return redirect(request.get_full_path())
-        return render(request, "admin/safety/safetyflag/missed_risk.html", {
-            **self.admin_site.each_context(request), "title": "Label what the screen missed",
-            "flags": queryset, "form": form, "opts": self.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        })
+        return self._action_form(
+            request, queryset, form, action="mark_missed_risk", title="Label what the screen missed",
+            submit="Label missed risk",
+            intro="These flagged messages were riskier than the screen said. The label you give becomes a "
+                  "training example for the next screening model version (never evaluation data).")
 
 
 @admin.register(ScreeningExample)
