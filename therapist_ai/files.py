@@ -1,4 +1,4 @@
-"""File helpers shared by the apps (no Django here: the training worker and benches use them too)."""
+"""File helpers shared by the apps (no Django here: `training/storage.py`, which uses them, has none either)."""
 
 from __future__ import annotations
 
