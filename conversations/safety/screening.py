@@ -40,6 +40,8 @@ def _overruled_level(rule) -> str:
     if not rule.overrulable:
         return rule.level
     return CONCERN if rule.level == CRISIS else NONE
+
+
 CHUNK_WORDS = 40  # long messages are classified sentence-window by sentence-window
 # A sentence longer than a chunk (no punctuation, or line breaks, which normalising removes) is
 # classified in overlapping windows of this many words, half a window apart: otherwise risk at
